@@ -1,0 +1,352 @@
+"""``StoreCore``: writes, reads of the log, batches and verify. ``SessionStore`` builds on it.
+
+Writes go through a cached Session aggregate per session: the command is checked against
+the cached state, the event is appended with the next version, and a version already taken
+(another writer was first) evicts the cache. Without ``expected_version`` the store then
+re-reads, re-checks and retries a few times; with it, the caller gets ``ConcurrencyConflict``.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from .domain import events as ev
+from .domain.errors import ConcurrencyConflict, InvalidInput, SessionNotFound
+from .domain.reducer import replay
+from .domain.session import Clock, Session, utc_now
+from .domain.state import SessionState
+from .storage.backends import open_recorder
+from .storage.log import EventLog, Recorded, check_session_id
+from .storage.verify import VerifyReport, verify_all, verify_session
+
+T = TypeVar("T")
+CACHE_SIZE = 256
+WRITE_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """An event as ``events()`` yields it: its place, type, times, data and hashes."""
+
+    session_id: str
+    version: int
+    type: str
+    recorded_at: datetime
+    occurred_at: datetime | None
+    data: dict[str, Any]
+    prev_hash: bytes
+    hash: bytes
+    event: ev.Event
+
+    @classmethod
+    def of(cls, event: ev.Event) -> EventRecord:
+        return cls(event.session_id, event.version, event.type_name, event.recorded_at,
+                   event.occurred_at, event.data(), event.prev_hash, event.hash, event)
+
+
+@dataclass
+class _Cached:
+    session: Session
+    last_hash: bytes
+
+
+class StoreCore:
+    """The event-log half of ``SessionStore``. Use ``SessionStore``, not this class."""
+
+    def __init__(self, url: str = "sessions.db", *, durability: str = "full",
+                 clock: Clock = utc_now) -> None:
+        self.url = url
+        self.durability = durability
+        self._clock = clock
+        self._log = EventLog(open_recorder(url, durability=durability))
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._lock = threading.RLock()
+        self._staged: list[ev.Event] | None = None
+        self._staged_links: dict[str, bytes] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def __enter__(self) -> StoreCore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._log.close()
+
+    # -- writes -----------------------------------------------------------------------------
+    def create_session(self, name: str, *, kind: str = "main", agent_id: str | None = None,
+                       parent_id: str | None = None, label: str | None = None,
+                       task: str | None = None, project_dir: str | None = None,
+                       max_agents: int = 8, metadata: dict[str, Any] | None = None,
+                       session_id: str | None = None, occurred_at: datetime | None = None) -> str:
+        """Start a session; returns its id (a UUID string, new unless ``session_id`` is given)."""
+        new_id = check_session_id(session_id) if session_id else str(uuid.uuid4())
+        if parent_id is not None:
+            self._require_exists(check_session_id(parent_id))
+        with self._lock:
+            if self._log.head(new_id) is not None or new_id in self._cache:
+                raise InvalidInput(f"session {new_id} already exists; pick another id")
+            session = Session.create(
+                new_id, clock=self._clock, name=name, kind=kind, agent_id=agent_id,
+                parent_id=parent_id, label=label, task=task, project_dir=project_dir,
+                max_agents=max_agents, metadata=metadata or {}, occurred_at=occurred_at,
+            )
+            self._commit({new_id: _Cached(session, b"")}, session.pending)
+        return new_id
+
+    def add_message(self, session_id: str, role: str, content: str, *,
+                    tool_calls: list[Any] | None = None, tool_name: str | None = None,
+                    tool_call_id: str | None = None, agent_id: str | None = None,
+                    model: str | None = None, tokens_in: int | None = None,
+                    tokens_out: int | None = None, metadata: dict[str, Any] | None = None,
+                    occurred_at: datetime | None = None,
+                    expected_version: int | None = None) -> int:
+        """Append a message; returns the session's new version."""
+        fields = dict(tool_calls=tool_calls or [], tool_name=tool_name, tool_call_id=tool_call_id,
+                      agent_id=agent_id, model=model, tokens_in=tokens_in, tokens_out=tokens_out,
+                      metadata=metadata or {}, occurred_at=occurred_at)
+        return self._write(session_id, expected_version,
+                           lambda s: s.add_message(role, content, **fields))
+
+    def add_agent(self, session_id: str, agent_id: str, *, name: str | None = None,
+                  role: str | None = None, metadata: dict[str, Any] | None = None,
+                  expected_version: int | None = None) -> int:
+        return self._write(session_id, expected_version, lambda s: s.add_agent(
+            agent_id, name=name, role=role, metadata=metadata or {}))
+
+    def remove_agent(self, session_id: str, agent_id: str, *, reason: str | None = None,
+                     expected_version: int | None = None) -> int:
+        return self._write(session_id, expected_version,
+                           lambda s: s.remove_agent(agent_id, reason=reason))
+
+    def change_agent_status(self, session_id: str, agent_id: str, status: str, *,
+                            expected_version: int | None = None) -> int:
+        return self._write(session_id, expected_version,
+                           lambda s: s.change_agent_status(agent_id, status))
+
+    def start_task(self, session_id: str, task_id: str, *, agent_id: str | None = None,
+                   description: str | None = None, expected_version: int | None = None) -> int:
+        return self._write(session_id, expected_version, lambda s: s.start_task(
+            task_id, agent_id=agent_id, description=description))
+
+    def complete_task(self, session_id: str, task_id: str, *, outcome: str | None = None,
+                      tokens: int | None = None, expected_version: int | None = None) -> int:
+        return self._write(session_id, expected_version, lambda s: s.complete_task(
+            task_id, outcome=outcome, tokens=tokens))
+
+    def change_status(self, session_id: str, status: str, *, reason: str | None = None,
+                      expected_version: int | None = None) -> int:
+        return self._write(session_id, expected_version,
+                           lambda s: s.change_status(status, reason=reason))
+
+    def complete(self, session_id: str, *, result: str | None = None,
+                 expected_version: int | None = None) -> int:
+        return self._write(session_id, expected_version, lambda s: s.complete(result=result))
+
+    def set_label(self, session_id: str, label: str | None, *,
+                  expected_version: int | None = None) -> int:
+        return self._write(session_id, expected_version, lambda s: s.set_label(label))
+
+    def record_compaction(self, session_id: str, *, trigger: str | None = None,
+                          tokens_before: int | None = None, summary: str | None = None,
+                          occurred_at: datetime | None = None,
+                          expected_version: int | None = None) -> int:
+        return self._write(session_id, expected_version, lambda s: s.compact(
+            trigger=trigger, tokens_before=tokens_before, summary=summary,
+            occurred_at=occurred_at))
+
+    def accept(self, session_id: str, event: ev.Event, *,
+               expected_version: int | None = None) -> int:
+        """Append an event made elsewhere, re-checked by the domain (imports, what-if)."""
+        return self._write(session_id, expected_version, lambda s: s.accept(event))
+
+    @contextmanager
+    def batch(self) -> Iterator[StoreCore]:
+        """Stage every write made inside the block and record them in one transaction.
+
+        If the block raises, or the final write fails, nothing of the batch is stored.
+        """
+        with self._lock:
+            if self._staged is not None:  # nested: the outer batch commits
+                yield self
+                return
+            self._staged, self._staged_links = [], {}
+            try:
+                yield self
+                staged, links = self._staged, self._staged_links
+                self._staged = None
+                if staged:
+                    self._append(staged, links)
+            except BaseException:
+                for session_id in {e.session_id for e in self._staged or []} | set(self._staged_links):
+                    self._cache.pop(session_id, None)
+                raise
+            finally:
+                self._staged, self._staged_links = None, {}
+
+    def retry(self, operation: Callable[[], T], *, attempts: int = WRITE_ATTEMPTS) -> T:
+        """Run ``operation`` again after a ``ConcurrencyConflict``, up to ``attempts`` times.
+
+        Use it around a read-decide-write sequence that passes ``expected_version``::
+
+            def step():
+                state = store.state(sid)
+                return store.add_message(sid, "assistant", reply(state),
+                                         expected_version=state.version)
+            store.retry(step)
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                return operation()
+            except ConcurrencyConflict:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- reads ------------------------------------------------------------------------------
+    def state(self, session_id: str) -> SessionState:
+        """The session's current state (a copy: changing it changes nothing stored)."""
+        session_id = check_session_id(session_id)
+        with self._lock:
+            cached = self._cache.get(session_id)
+            if cached is not None and self._staged is None and self._is_current(session_id, cached):
+                return cached.session.state.model_copy(deep=True)
+        return self._build_state(session_id)
+
+    def events(self, session_id: str, *, after: int = 0,
+               upto: int | None = None) -> Iterator[EventRecord]:
+        """Recorded events with ``after < version <= upto``; a fork's start with its parent's."""
+        session_id = check_session_id(session_id)
+        head = self._require_exists(session_id)
+        if head.first_version > 1 and after < head.first_version - 1:
+            forked = self._forked_event(session_id, head.first_version)
+            parent_upto = forked.parent_version if upto is None else min(upto, forked.parent_version)
+            yield from self.events(forked.parent_id, after=after, upto=parent_upto)
+        for event in self._log.read(session_id, after=after, upto=upto):
+            yield EventRecord.of(event)
+
+    def current_version(self, session_id: str) -> int:
+        return self._require_exists(check_session_id(session_id)).version
+
+    def verify(self, session_id: str | None = None) -> VerifyReport:
+        """Recompute hash chains (one session, or all) and report the first bad event of each."""
+        if session_id is None:
+            return verify_all(self._log)
+        session_id = check_session_id(session_id)
+        self._require_exists(session_id)
+        return verify_session(self._log, session_id)
+
+    # -- building states --------------------------------------------------------------------
+    def _build_state(self, session_id: str, upto: int | None = None) -> SessionState:
+        """Fold the session's events, starting from its parent's state if it is a fork."""
+        head = self._require_exists(session_id)
+        base: SessionState | None = None
+        if head.first_version > 1:
+            forked = self._forked_event(session_id, head.first_version)
+            parent_upto = forked.parent_version if upto is None else min(upto, forked.parent_version)
+            base = self._build_state(forked.parent_id, parent_upto)
+            if upto is not None and upto <= forked.parent_version:
+                return base
+        return replay(self._log.read(session_id, upto=upto), base)
+
+    def _forked_event(self, session_id: str, first_version: int) -> ev.SessionForked:
+        first = next(self._log.read(session_id, upto=first_version))
+        assert isinstance(first, ev.SessionForked)
+        return first
+
+    def _require_exists(self, session_id: str) -> Any:
+        head = self._log.head(session_id)
+        if head is None:
+            raise SessionNotFound(session_id)
+        return head
+
+    def _is_current(self, session_id: str, cached: _Cached) -> bool:
+        head = self._log.head(session_id)
+        return head is not None and head.version == cached.session.state.version
+
+    # -- the write path ---------------------------------------------------------------------
+    def _write(self, session_id: str, expected_version: int | None,
+               decide: Callable[[Session], ev.Event]) -> int:
+        session_id = check_session_id(session_id)
+        attempts = 1 if expected_version is not None else WRITE_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            with self._lock:
+                cached = self._cached(session_id, expected_version)
+                mark = len(cached.session.pending)
+                event = decide(cached.session)
+                new_events = cached.session.pending[mark:]
+                try:
+                    self._commit({session_id: cached}, new_events)
+                    return event.version
+                except ConcurrencyConflict:
+                    if attempt == attempts:
+                        raise
+        raise AssertionError("unreachable")
+
+    def _cached(self, session_id: str, expected_version: int | None) -> _Cached:
+        cached = self._cache.get(session_id)
+        if cached is None or (expected_version is not None
+                              and cached.session.state.version != expected_version
+                              and self._staged is None):
+            cached = self._load(session_id)
+        if expected_version is not None and cached.session.state.version != expected_version:
+            raise ConcurrencyConflict(
+                f"session {session_id} is at version {cached.session.state.version}, not "
+                f"{expected_version}; nothing was written: re-read the session and try again"
+            )
+        self._cache.move_to_end(session_id)
+        return cached
+
+    def _load(self, session_id: str) -> _Cached:
+        head = self._require_exists(session_id)
+        state = self._build_state(session_id)
+        if state.version != head.version:  # written meanwhile: read again
+            return self._load(session_id)
+        cached = _Cached(Session(state, clock=self._clock), head.hash)
+        self._cache[session_id] = cached
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return cached
+
+    def _commit(self, sessions: dict[str, _Cached], new_events: list[ev.Event]) -> None:
+        for session_id, cached in sessions.items():
+            self._cache[session_id] = cached
+        if self._staged is not None:
+            for session_id, cached in sessions.items():
+                self._staged_links.setdefault(session_id, self._link_for(cached, new_events))
+            self._staged.extend(new_events)
+            return
+        links = {sid: self._link_for(c, new_events) for sid, c in sessions.items()}
+        try:
+            self._append(new_events, links)
+        except BaseException:
+            for session_id in sessions:
+                self._cache.pop(session_id, None)
+            raise
+
+    def _link_for(self, cached: _Cached, new_events: list[ev.Event]) -> bytes:
+        first = new_events[0] if new_events else None
+        if isinstance(first, ev.SessionForked):
+            return self._log.hash_at(first.parent_id, first.parent_version)
+        return cached.last_hash
+
+    def _append(self, events: list[ev.Event], links: dict[str, bytes]) -> list[Recorded]:
+        recorded = self._log.append(events, links)
+        for item in recorded:
+            cached = self._cache.get(item.event.session_id)
+            if cached is not None:
+                cached.last_hash = item.event.hash
+                cached.session.pending.clear()
+        self._after_append(recorded)
+        return recorded
+
+    def _after_append(self, recorded: list[Recorded]) -> None:
+        """Hook for parts that react to new events (automatic checkpoints)."""

@@ -1,0 +1,204 @@
+"""The event catalogue: immutable pydantic models, one per thing that can happen to a session.
+
+Every event carries its place (``session_id``, ``version``), its times (``recorded_at`` from
+the store clock, ``occurred_at`` from the source clock for imports) and its place in the hash
+chain (``prev_hash``, ``hash``; filled in by storage). The other fields are the event's data.
+
+``EVENT_TYPES`` maps a stored type name to its class. Storage resolves stored names through
+this mapping only (an allowlist), never through arbitrary imports.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .status import AgentStatus, Role, SessionKind, SessionStatus
+
+MAX_CONTENT_BYTES = 4 * 1024 * 1024
+"""Largest message content accepted; larger content belongs in a blob store, referenced."""
+
+MAX_TEXT_BYTES = 64 * 1024
+"""Largest name, label, reason or other short text field accepted."""
+
+# Fields every event has; the rest of an event's fields are its data.
+ENVELOPE_FIELDS = frozenset({"session_id", "version", "recorded_at", "occurred_at", "prev_hash", "hash"})
+
+
+def check_text(value: Any, *, limit: int, field: str) -> Any:
+    """Refuse text that is not valid UTF-8 or is longer than ``limit`` bytes."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{field} is not valid UTF-8 ({e.reason} at byte {e.start})") from None
+    if isinstance(value, str):
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError as e:
+            raise ValueError(f"{field} is not valid UTF-8 (unpaired surrogate at {e.start})") from None
+        if size > limit:
+            raise ValueError(f"{field} is {size} bytes; the limit is {limit} bytes")
+    return value
+
+
+class ToolCall(BaseModel):
+    """A tool call requested by an assistant message."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    id: str | None = None
+    arguments: Any = None
+
+
+class Event(BaseModel):
+    """The envelope shared by every event."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type_name: ClassVar[str] = "Event"
+
+    session_id: str
+    version: int = Field(ge=1)
+    recorded_at: datetime
+    occurred_at: datetime | None = None
+    prev_hash: bytes = b""
+    hash: bytes = b""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.type_name = cls.__name__
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _short_text(cls, value: Any, info: Any) -> Any:
+        if info.field_name in ("content", "metadata", "tool_calls", "prev_hash", "hash"):
+            return value
+        return check_text(value, limit=MAX_TEXT_BYTES, field=info.field_name)
+
+    def data(self) -> dict[str, Any]:
+        """The event's own fields, without the envelope, in plain Python types."""
+        return {k: v for k, v in self.model_dump(mode="python").items() if k not in ENVELOPE_FIELDS}
+
+
+class SessionCreated(Event):
+    name: str
+    kind: SessionKind = SessionKind.MAIN
+    agent_id: str | None = None
+    parent_id: str | None = None
+    label: str | None = None
+    task: str | None = None
+    project_dir: str | None = None
+    max_agents: int = Field(default=8, ge=1, le=10_000)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class SessionForked(Event):
+    """The first event of a fork: its state is the parent's at ``parent_version``, then its own."""
+
+    parent_id: str
+    parent_version: int = Field(ge=1)
+    checkpoint_id: str | None = None
+    reason: str | None = None
+    name: str | None = None
+    label: str | None = None
+
+
+class MessageAdded(Event):
+    seq: int = Field(ge=1)
+    role: Role
+    content: str
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+    agent_id: str | None = None
+    model: str | None = None
+    tokens_in: int | None = Field(default=None, ge=0)
+    tokens_out: int | None = Field(default=None, ge=0)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _content(cls, value: Any) -> Any:
+        return check_text(value, limit=MAX_CONTENT_BYTES, field="content")
+
+
+class AgentAdded(Event):
+    agent_id: str
+    name: str | None = None
+    role: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class AgentRemoved(Event):
+    agent_id: str
+    reason: str | None = None
+
+
+class AgentStatusChanged(Event):
+    agent_id: str
+    from_status: AgentStatus
+    to_status: AgentStatus
+
+
+class TaskStarted(Event):
+    task_id: str
+    agent_id: str | None = None
+    description: str | None = None
+
+
+class TaskCompleted(Event):
+    task_id: str
+    outcome: str | None = None
+    tokens: int | None = Field(default=None, ge=0)
+
+
+class StatusChanged(Event):
+    from_status: SessionStatus
+    to_status: SessionStatus
+    reason: str | None = None
+
+
+class SessionCompleted(Event):
+    from_status: SessionStatus
+    result: str | None = None
+
+
+class CheckpointCreated(Event):
+    checkpoint_id: str
+    label: str | None = None
+    at_version: int = Field(ge=1)
+
+
+class LabelChanged(Event):
+    label: str | None = None
+
+
+class ContextCompacted(Event):
+    """The agent's context was compacted (summarised); earlier messages stay in the log."""
+
+    trigger: str | None = None
+    tokens_before: int | None = Field(default=None, ge=0)
+    summary: str | None = None
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        SessionCreated,
+        SessionForked,
+        MessageAdded,
+        AgentAdded,
+        AgentRemoved,
+        AgentStatusChanged,
+        TaskStarted,
+        TaskCompleted,
+        StatusChanged,
+        SessionCompleted,
+        CheckpointCreated,
+        LabelChanged,
+        ContextCompacted,
+    )
+}

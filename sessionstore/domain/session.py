@@ -1,0 +1,250 @@
+"""The Session aggregate: checks a command against the current state, then records an event.
+
+An aggregate wraps a ``SessionState``. Each command method checks the invariants, builds the
+event (which validates its own fields), applies it with the reducer and keeps it in
+``pending`` until storage records it. A refused command raises before any event exists, so
+nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from . import events as ev
+from .errors import (
+    AgentLimitReached,
+    DuplicateAgent,
+    DuplicateTask,
+    InvalidInput,
+    SessionClosed,
+    UnknownAgent,
+    UnknownTask,
+)
+from .reducer import apply
+from .state import SessionState
+from .status import (
+    AgentStatus,
+    SessionStatus,
+    TaskStatus,
+    check_agent_transition,
+    check_session_transition,
+    parse_enum,
+)
+
+Clock = Callable[[], datetime]
+E = TypeVar("E", bound=ev.Event)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_event(cls: type[E], **fields: Any) -> E:
+    """Construct and validate an event, turning pydantic's error into ``InvalidInput``."""
+    try:
+        return cls(**fields)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or cls.__name__}: {err['msg']}"
+            for err in e.errors()
+        )
+        raise InvalidInput(f"invalid {cls.__name__}: {problems}") from None
+
+
+class Session:
+    """One session's decisions. ``pending`` holds the events not yet stored."""
+
+    def __init__(self, state: SessionState, *, clock: Clock = utc_now) -> None:
+        self.state = state
+        self.pending: list[ev.Event] = []
+        self._clock = clock
+
+    @classmethod
+    def create(cls, session_id: str, *, clock: Clock = utc_now, **fields: Any) -> Session:
+        session = cls(SessionState(session_id=session_id), clock=clock)
+        session._record(ev.SessionCreated, **fields)
+        return session
+
+    @classmethod
+    def fork(cls, parent_state: SessionState, session_id: str, *, clock: Clock = utc_now,
+             **fields: Any) -> Session:
+        """A fork starts from the parent's state; its first own event is ``SessionForked``."""
+        session = cls(parent_state, clock=clock)
+        session._record(ev.SessionForked, session_id=session_id, parent_id=parent_state.session_id,
+                        parent_version=parent_state.version, **fields)
+        return session
+
+    # -- messages -------------------------------------------------------------------------
+    def add_message(self, role: str, content: str, **fields: Any) -> ev.MessageAdded:
+        self._require_open("add a message")
+        self._require_agent_or_none(fields.get("agent_id"))
+        seq = self.state.counters.messages + 1
+        return self._record(ev.MessageAdded, seq=seq, role=role, content=content, **fields)
+
+    # -- agents ---------------------------------------------------------------------------
+    def add_agent(self, agent_id: str, **fields: Any) -> ev.AgentAdded:
+        self._require_open("add an agent")
+        if agent_id in self.state.agents:
+            raise DuplicateAgent(
+                f"agent {agent_id!r} is already in session {self.state.session_id}; "
+                "use a different agent id, or remove the agent first"
+            )
+        if len(self.state.agents) >= self.state.max_agents:
+            raise AgentLimitReached(
+                f"session {self.state.session_id} already has {len(self.state.agents)} agents "
+                f"(max_agents={self.state.max_agents}); remove an agent first, or create the "
+                "session with a larger max_agents"
+            )
+        return self._record(ev.AgentAdded, agent_id=agent_id, **fields)
+
+    def remove_agent(self, agent_id: str, *, reason: str | None = None,
+                     **when: Any) -> ev.AgentRemoved:
+        self._require_open("remove an agent")
+        self._require_agent(agent_id)
+        return self._record(ev.AgentRemoved, agent_id=agent_id, reason=reason, **when)
+
+    def change_agent_status(self, agent_id: str, status: str, **when: Any) -> ev.AgentStatusChanged:
+        self._require_open("change an agent's status")
+        agent = self._require_agent(agent_id)
+        target = parse_enum(AgentStatus, status, "agent status")
+        check_agent_transition(agent_id, agent.status, target)
+        return self._record(
+            ev.AgentStatusChanged, agent_id=agent_id, from_status=agent.status, to_status=target,
+            **when,
+        )
+
+    # -- tasks ----------------------------------------------------------------------------
+    def start_task(self, task_id: str, **fields: Any) -> ev.TaskStarted:
+        self._require_open("start a task")
+        self._require_agent_or_none(fields.get("agent_id"))
+        if task_id in self.state.tasks:
+            raise DuplicateTask(
+                f"task {task_id!r} was already started in session {self.state.session_id}; "
+                "use a new task id"
+            )
+        return self._record(ev.TaskStarted, task_id=task_id, **fields)
+
+    def complete_task(self, task_id: str, **fields: Any) -> ev.TaskCompleted:
+        self._require_open("complete a task")
+        task = self.state.tasks.get(task_id)
+        if task is None:
+            raise UnknownTask(
+                f"no task {task_id!r} in session {self.state.session_id}; start it first"
+            )
+        if task.status == TaskStatus.COMPLETED:
+            raise DuplicateTask(f"task {task_id!r} is already completed")
+        return self._record(ev.TaskCompleted, task_id=task_id, **fields)
+
+    # -- status ---------------------------------------------------------------------------
+    def change_status(self, status: str, *, reason: str | None = None,
+                      **when: Any) -> ev.StatusChanged:
+        target = parse_enum(SessionStatus, status, "session status")
+        check_session_transition(self.state.status, target)
+        return self._record(
+            ev.StatusChanged, from_status=self.state.status, to_status=target, reason=reason,
+            **when,
+        )
+
+    def complete(self, *, result: str | None = None, **when: Any) -> ev.SessionCompleted:
+        check_session_transition(self.state.status, SessionStatus.COMPLETED)
+        return self._record(
+            ev.SessionCompleted, from_status=self.state.status, result=result, **when
+        )
+
+    def set_label(self, label: str | None, **when: Any) -> ev.LabelChanged:
+        return self._record(ev.LabelChanged, label=label, **when)
+
+    def record_checkpoint(self, checkpoint_id: str, *, label: str | None,
+                          at_version: int) -> ev.CheckpointCreated:
+        return self._record(
+            ev.CheckpointCreated, checkpoint_id=checkpoint_id, label=label, at_version=at_version
+        )
+
+    def compact(self, **fields: Any) -> ev.ContextCompacted:
+        self._require_open("record a compaction")
+        return self._record(ev.ContextCompacted, **fields)
+
+    # -- events from elsewhere --------------------------------------------------------------
+    def accept(self, event: ev.Event) -> ev.Event:
+        """Re-decide an event made elsewhere (an import, a what-if edit) against this state.
+
+        The same checks as the matching command run, so an event that this session could
+        not have produced is refused. The event keeps its times; its version and message
+        seq are renumbered to follow this session.
+        """
+        data = event.data()
+        saved_clock = self._clock
+        self._clock = lambda: event.recorded_at
+        try:
+            return self._accept(event, data, event.occurred_at)
+        finally:
+            self._clock = saved_clock
+
+    def _accept(self, event: ev.Event, data: dict[str, Any], occurred_at: Any) -> ev.Event:
+        when = {"occurred_at": occurred_at}
+        match event:
+            case ev.SessionCreated() if self.state.version == 0:
+                return self._record(ev.SessionCreated, **data, **when)
+            case ev.MessageAdded():
+                data.pop("seq")
+                return self.add_message(data.pop("role"), data.pop("content"), **data, **when)
+            case ev.AgentAdded():
+                return self.add_agent(data.pop("agent_id"), **data, **when)
+            case ev.AgentRemoved():
+                return self.remove_agent(event.agent_id, reason=event.reason, **when)
+            case ev.AgentStatusChanged():
+                return self.change_agent_status(event.agent_id, event.to_status, **when)
+            case ev.TaskStarted():
+                return self.start_task(data.pop("task_id"), **data, **when)
+            case ev.TaskCompleted():
+                return self.complete_task(data.pop("task_id"), **data, **when)
+            case ev.StatusChanged():
+                return self.change_status(event.to_status, reason=event.reason, **when)
+            case ev.SessionCompleted():
+                return self.complete(result=event.result, **when)
+            case ev.LabelChanged():
+                return self._record(ev.LabelChanged, label=event.label, **when)
+            case ev.CheckpointCreated():
+                return self._record(ev.CheckpointCreated, **data, **when)
+            case ev.ContextCompacted():
+                return self.compact(**data, **when)
+        raise InvalidInput(
+            f"a {event.type_name} event cannot be added to an existing session at version "
+            f"{self.state.version}"
+        )
+
+    # -- the machinery ----------------------------------------------------------------------
+    def _record(self, cls: type[E], **fields: Any) -> E:
+        fields.setdefault("session_id", self.state.session_id)
+        event = build_event(
+            cls, version=self.state.version + 1, recorded_at=self._clock(), **fields
+        )
+        apply(self.state, event)
+        self.pending.append(event)
+        return event
+
+    def _require_open(self, doing: str) -> None:
+        if self.state.is_terminal:
+            raise SessionClosed(
+                f"cannot {doing}: session {self.state.session_id} is {self.state.status}; "
+                "fork it to continue from an earlier point"
+            )
+
+    def _require_agent(self, agent_id: str) -> Any:
+        agent = self.state.agents.get(agent_id)
+        if agent is None:
+            known = ", ".join(sorted(self.state.agents)) or "none"
+            raise UnknownAgent(
+                f"no agent {agent_id!r} in session {self.state.session_id} (agents: {known}); "
+                "add it first with add_agent"
+            )
+        return agent
+
+    def _require_agent_or_none(self, agent_id: str | None) -> None:
+        # The session's own agent (from SessionCreated) may speak without being added.
+        if agent_id is not None and agent_id != self.state.agent_id:
+            self._require_agent(agent_id)

@@ -1,0 +1,1 @@
+"""The event log: codec, hash chain, recorders (SQLite by default, PostgreSQL by URL)."""

@@ -1,0 +1,45 @@
+"""Which recorder a store URL names. Only this module (and ``store.py``) names a backend."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..domain.errors import InvalidInput
+from .recorder import SessionRecorder
+from .sqlite import Durability, SQLiteSessionRecorder
+
+DURABILITIES: tuple[Durability, ...] = ("full", "normal")
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, safe for errors and logs."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def open_recorder(url: str, *, durability: str = "full") -> SessionRecorder:
+    """``sessions.db``, ``sqlite:///path``, ``:memory:`` or ``postgresql://user@host/db``."""
+    if durability not in DURABILITIES:
+        raise InvalidInput(f"unknown durability {durability!r}: use one of {', '.join(DURABILITIES)}")
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres import open_postgres  # only imported when used: psycopg is optional
+
+        return open_postgres(url, durability=durability)
+    path = sqlite_path(url)
+    return SQLiteSessionRecorder(path, durability=durability)  # type: ignore[arg-type]
+
+
+def sqlite_path(url: str) -> str:
+    if url.startswith("sqlite://"):
+        # As in SQLAlchemy: sqlite:///relative.db, sqlite:////absolute.db, sqlite:// = memory.
+        url = url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
+    if "://" in url:
+        raise InvalidInput(
+            f"unsupported store URL {redact(url)!r}: use a file path, sqlite:///path, "
+            ":memory: or postgresql://user@host:port/db"
+        )
+    if url != ":memory:":
+        parent = Path(url).expanduser().parent
+        if not parent.is_dir():
+            raise InvalidInput(f"cannot open {url!r}: folder {str(parent)!r} does not exist")
+    return url

@@ -1,0 +1,126 @@
+"""The event log: encodes events, chains their hashes and records them through a recorder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError as LibraryIntegrityError
+from eventsourcing.persistence import Notification, PersistenceError, StoredEvent
+
+from ..domain.errors import BackendError, ConcurrencyConflict, IntegrityError, InvalidInput
+from ..domain.events import Event, SessionForked
+from .codec import EventCodec
+from .recorder import Head, HeadUpdate, SessionRecorder
+
+PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An event as stored, with its place in the application-wide notification log."""
+
+    notification_id: int
+    event: Event
+
+
+class EventLog:
+    """Appends and reads session events. One per store; safe to share between threads."""
+
+    def __init__(self, recorder: SessionRecorder, codec: EventCodec | None = None) -> None:
+        self.recorder = recorder
+        self.codec = codec or EventCodec()
+
+    # -- writing --------------------------------------------------------------------------
+    def append(self, events: Sequence[Event], chain_from: Mapping[str, bytes]) -> list[Recorded]:
+        """Record ``events`` in one transaction.
+
+        ``chain_from[session_id]`` is the hash that the session's first event in ``events``
+        links to. A version already taken raises ``ConcurrencyConflict``; nothing is written.
+        """
+        prev = dict(chain_from)
+        rows: list[StoredEvent] = []
+        heads: list[HeadUpdate] = []
+        hashed: list[Event] = []
+        for event in events:
+            link = prev.get(event.session_id, b"")
+            stored, digest = self.codec.encode(event, link)
+            prev[event.session_id] = digest
+            rows.append(stored)
+            first = event.version if isinstance(event, SessionForked) or event.version == 1 else 0
+            heads.append(HeadUpdate(event.session_id, first, event.version, digest))
+            hashed.append(event.model_copy(update={"prev_hash": link, "hash": digest}))
+        ids = self._record(rows, heads)
+        return [Recorded(n, e) for n, e in zip(ids, hashed, strict=True)]
+
+    def _record(self, rows: list[StoredEvent], heads: list[HeadUpdate]) -> Sequence[int]:
+        try:
+            return self.recorder.record(rows, heads)
+        except LibraryIntegrityError as e:
+            raise ConcurrencyConflict(
+                "another writer appended to this session first; nothing was written: re-read "
+                "the session and try again (SessionStore.retry does this for you)"
+            ) from e
+        except PersistenceError as e:
+            raise BackendError(f"the database refused the write: {e}") from e
+
+    # -- reading --------------------------------------------------------------------------
+    def head(self, session_id: str) -> Head | None:
+        return self.recorder.select_head(_check_id(session_id))
+
+    def heads(self) -> Iterator[Head]:
+        return self.recorder.iter_heads()
+
+    def stored(self, session_id: str, *, after: int = 0, upto: int | None = None,
+               page: int = PAGE) -> Iterator[StoredEvent]:
+        """Stored rows of one session with ``after < version <= upto``, in version order."""
+        gt = after
+        while True:
+            rows = self.recorder.select_events(UUID(session_id), gt=gt, lte=upto, limit=page)
+            yield from rows
+            if len(rows) < page:
+                return
+            gt = rows[-1].originator_version
+
+    def read(self, session_id: str, *, after: int = 0, upto: int | None = None) -> Iterator[Event]:
+        """Decoded events of one session, each with ``prev_hash`` and ``hash``."""
+        prev = self.hash_at(session_id, after) if after > 0 else b""
+        for row in self.stored(session_id, after=after, upto=upto):
+            event = self.codec.decode(row, prev)
+            if isinstance(event, SessionForked) and not prev:
+                prev = self.hash_at(event.parent_id, event.parent_version)
+                event = event.model_copy(update={"prev_hash": prev})
+            prev = event.hash
+            yield event
+
+    def hash_at(self, session_id: str, version: int) -> bytes:
+        """The stored hash of one event, or b"" when there is none (before a fork's start)."""
+        rows = self.recorder.select_events(UUID(session_id), gt=version - 1, lte=version)
+        return self.codec.split(rows[0])[0] if rows else b""
+
+    def notifications(self, start: int, limit: int) -> list[Recorded]:
+        """Up to ``limit`` events of every session with notification id >= ``start``."""
+        batch: Sequence[Notification] = self.recorder.select_notifications(start, limit)
+        return [Recorded(n.id, self.codec.decode(n)) for n in batch]
+
+    def max_notification_id(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def close(self) -> None:
+        self.recorder.close()
+
+
+def _check_id(session_id: str) -> str:
+    try:
+        return str(UUID(session_id))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidInput(
+            f"{session_id!r} is not a session id: ids are UUIDs such as "
+            "'7f1c1e9e-2b3f-4c55-9a57-0a4c2d1e8b90'; find them with `sessionstore list`"
+        ) from None
+
+
+check_session_id = _check_id
+
+__all__ = ["EventLog", "IntegrityError", "Recorded", "check_session_id"]

@@ -1,0 +1,70 @@
+"""What sessionstore adds to the eventsourcing library's recorders: session heads.
+
+Every backend keeps, in the same transaction as the events, one head row per session: its
+first and last version and its last hash. Heads make ``verify`` able to see a deleted tail
+(a hash chain alone cannot), answer "what is the current version" in one lookup, and list
+sessions without reading events.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+
+
+@dataclass(frozen=True)
+class Head:
+    session_id: str
+    first_version: int
+    version: int
+    hash: bytes
+
+
+@dataclass(frozen=True)
+class HeadUpdate:
+    """The head a session will have once a batch of its events is recorded."""
+
+    session_id: str
+    first_version: int
+    version: int
+    hash: bytes
+
+
+class SessionRecorder(ApplicationRecorder, ABC):
+    """An application recorder that also keeps session heads atomically with the events."""
+
+    @abstractmethod
+    def record(self, stored: Sequence[StoredEvent], heads: Sequence[HeadUpdate]) -> Sequence[int]:
+        """Insert events and move heads in one transaction; return notification ids.
+
+        Raises the library's ``IntegrityError`` when a version is already taken.
+        """
+
+    @abstractmethod
+    def select_head(self, session_id: str) -> Head | None: ...
+
+    @abstractmethod
+    def iter_heads(self, *, page: int = 1000) -> Iterator[Head]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional for backends holding no resources
+        """Release connections."""
+
+
+def merge_heads(updates: Sequence[HeadUpdate]) -> list[HeadUpdate]:
+    """One update per session: its first update's first version, its last version and hash.
+
+    The first version only matters when the head row is new (the session's first event)."""
+    merged: dict[str, HeadUpdate] = {}
+    for u in updates:
+        old = merged.get(u.session_id)
+        first = u.first_version if old is None else old.first_version
+        merged[u.session_id] = HeadUpdate(u.session_id, first, u.version, u.hash)
+    return list(merged.values())
+
+
+def as_text_id(value: Any) -> str:
+    return str(value)

@@ -1,0 +1,120 @@
+"""The SQLite backend: the eventsourcing library's SQLite recorder plus session heads."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+    SQLiteDatastore,
+)
+
+from .recorder import Head, HeadUpdate, SessionRecorder, merge_heads
+
+Durability = Literal["full", "normal"]
+DURABILITY_PRAGMAS: dict[str, str] = {"full": "FULL", "normal": "NORMAL"}
+
+_HEADS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS session_heads ("
+    "originator_id TEXT PRIMARY KEY, first_version INTEGER NOT NULL, "
+    "version INTEGER NOT NULL, hash BLOB NOT NULL) WITHOUT ROWID"
+)
+_UPSERT_HEAD = (
+    "INSERT INTO session_heads VALUES (?, ?, ?, ?) ON CONFLICT (originator_id) DO UPDATE SET "
+    "version = excluded.version, hash = excluded.hash"
+)
+
+
+class _DurablePool(SQLiteConnectionPool):
+    """The library's pool, with each new connection set to the chosen durability."""
+
+    def __init__(self, *, synchronous: str, **kwargs: Any) -> None:
+        self.synchronous = synchronous
+        super().__init__(**kwargs)
+
+    def _create_connection(self) -> SQLiteConnection:
+        connection = super()._create_connection()
+        cursor = connection.cursor()
+        # FULL: fsync the WAL at every commit. NORMAL: fsync only at checkpoints (a power
+        # loss may lose the last commits; a killed process loses nothing).
+        cursor.execute(f"PRAGMA synchronous={self.synchronous}")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        return connection
+
+
+class SQLiteSessionDatastore(SQLiteDatastore):
+    def __init__(self, db_name: str, *, durability: Durability) -> None:
+        super().__init__(db_name, originator_id_type="uuid", lock_timeout=30)
+        self.pool = _DurablePool(
+            synchronous=DURABILITY_PRAGMAS[durability], db_name=db_name, lock_timeout=30
+        )
+
+
+def sqlite_db_name(path: str) -> str:
+    """``:memory:`` becomes a named shared in-memory database, so every pooled connection
+    sees the same data; anything else is a file path."""
+    if path == ":memory:":
+        return f"file:sessionstore-{uuid.uuid4().hex}?mode=memory&cache=shared"
+    return path
+
+
+class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
+    def __init__(self, path: str, *, durability: Durability = "full") -> None:
+        super().__init__(SQLiteSessionDatastore(sqlite_db_name(path), durability=durability))
+        self.path = path
+        self.create_table()
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), _HEADS_TABLE]
+
+    def record(self, stored: Sequence[StoredEvent], heads: Sequence[HeadUpdate]) -> Sequence[int]:
+        with self.datastore.transaction(commit=True) as c:
+            ids = self._insert_events(c, stored)
+            c.executemany(
+                _UPSERT_HEAD,
+                [(UUID(h.session_id).hex, h.first_version, h.version, h.hash) for h in merge_heads(heads)],
+            )
+            return list(ids or [])
+
+    def select_head(self, session_id: str) -> Head | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT * FROM session_heads WHERE originator_id = ?", (UUID(session_id).hex,))
+            row = c.fetchone()
+        return None if row is None else _head(row)
+
+    def iter_heads(self, *, page: int = 1000) -> Iterator[Head]:
+        after = ""
+        while True:
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(
+                    "SELECT * FROM session_heads WHERE originator_id > ? "
+                    "ORDER BY originator_id LIMIT ?",
+                    (after, page),
+                )
+                rows = c.fetchall()
+            yield from map(_head, rows)
+            if len(rows) < page:
+                return
+            after = rows[-1]["originator_id"]
+
+    def raw_connection(self) -> sqlite3.Connection:
+        """A plain sqlite3 connection to the same database, for tests and tools."""
+        return sqlite3.connect(self.datastore.pool.db_name, uri=True)
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+def _head(row: Any) -> Head:
+    return Head(str(UUID(row["originator_id"])), row["first_version"], row["version"], bytes(row["hash"]))
+
+
+__all__ = ["SQLiteCursor", "SQLiteSessionRecorder", "sqlite_db_name"]
