@@ -24,6 +24,7 @@ from .domain.session import Clock, Session, utc_now
 from .domain.state import SessionState
 from .storage.backends import open_recorder
 from .storage.log import EventLog, Recorded, check_session_id
+from .storage.recorder import Head
 from .storage.verify import VerifyReport, verify_all, verify_session
 
 T = TypeVar("T")
@@ -47,8 +48,17 @@ class EventRecord:
 
     @classmethod
     def of(cls, event: ev.Event) -> EventRecord:
-        return cls(event.session_id, event.version, event.type_name, event.recorded_at,
-                   event.occurred_at, event.data(), event.prev_hash, event.hash, event)
+        return cls(
+            event.session_id,
+            event.version,
+            event.type_name,
+            event.recorded_at,
+            event.occurred_at,
+            event.data(),
+            event.prev_hash,
+            event.hash,
+            event,
+        )
 
 
 @dataclass
@@ -60,8 +70,9 @@ class _Cached:
 class StoreCore:
     """The event-log half of ``SessionStore``. Use ``SessionStore``, not this class."""
 
-    def __init__(self, url: str = "sessions.db", *, durability: str = "full",
-                 clock: Clock = utc_now) -> None:
+    def __init__(
+        self, url: str = "sessions.db", *, durability: str = "full", clock: Clock = utc_now
+    ) -> None:
         self.url = url
         self.durability = durability
         self._clock = clock
@@ -82,11 +93,21 @@ class StoreCore:
         self._log.close()
 
     # -- writes -----------------------------------------------------------------------------
-    def create_session(self, name: str, *, kind: str = "main", agent_id: str | None = None,
-                       parent_id: str | None = None, label: str | None = None,
-                       task: str | None = None, project_dir: str | None = None,
-                       max_agents: int = 8, metadata: dict[str, Any] | None = None,
-                       session_id: str | None = None, occurred_at: datetime | None = None) -> str:
+    def create_session(
+        self,
+        name: str,
+        *,
+        kind: str = "main",
+        agent_id: str | None = None,
+        parent_id: str | None = None,
+        label: str | None = None,
+        task: str | None = None,
+        project_dir: str | None = None,
+        max_agents: int = 8,
+        metadata: dict[str, Any] | None = None,
+        session_id: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> str:
         """Start a session; returns its id (a UUID string, new unless ``session_id`` is given)."""
         new_id = check_session_id(session_id) if session_id else str(uuid.uuid4())
         if parent_id is not None:
@@ -95,76 +116,166 @@ class StoreCore:
             if self._log.head(new_id) is not None or new_id in self._cache:
                 raise InvalidInput(f"session {new_id} already exists; pick another id")
             session = Session.create(
-                new_id, clock=self._clock, name=name, kind=kind, agent_id=agent_id,
-                parent_id=parent_id, label=label, task=task, project_dir=project_dir,
-                max_agents=max_agents, metadata=metadata or {}, occurred_at=occurred_at,
+                new_id,
+                clock=self._clock,
+                name=name,
+                kind=kind,
+                agent_id=agent_id,
+                parent_id=parent_id,
+                label=label,
+                task=task,
+                project_dir=project_dir,
+                max_agents=max_agents,
+                metadata=metadata or {},
+                occurred_at=occurred_at,
             )
             self._commit({new_id: _Cached(session, b"")}, session.pending)
         return new_id
 
-    def add_message(self, session_id: str, role: str, content: str, *,
-                    tool_calls: list[Any] | None = None, tool_name: str | None = None,
-                    tool_call_id: str | None = None, agent_id: str | None = None,
-                    model: str | None = None, tokens_in: int | None = None,
-                    tokens_out: int | None = None, metadata: dict[str, Any] | None = None,
-                    occurred_at: datetime | None = None,
-                    expected_version: int | None = None) -> int:
+    def add_message(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        *,
+        tool_calls: list[Any] | None = None,
+        tool_name: str | None = None,
+        tool_call_id: str | None = None,
+        agent_id: str | None = None,
+        model: str | None = None,
+        tokens_in: int | None = None,
+        tokens_out: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        occurred_at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> int:
         """Append a message; returns the session's new version."""
-        fields = dict(tool_calls=tool_calls or [], tool_name=tool_name, tool_call_id=tool_call_id,
-                      agent_id=agent_id, model=model, tokens_in=tokens_in, tokens_out=tokens_out,
-                      metadata=metadata or {}, occurred_at=occurred_at)
-        return self._write(session_id, expected_version,
-                           lambda s: s.add_message(role, content, **fields))
+        fields = dict(
+            tool_calls=tool_calls or [],
+            tool_name=tool_name,
+            tool_call_id=tool_call_id,
+            agent_id=agent_id,
+            model=model,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            metadata=metadata or {},
+            occurred_at=occurred_at,
+        )
+        return self._write(
+            session_id, expected_version, lambda s: s.add_message(role, content, **fields)
+        )
 
-    def add_agent(self, session_id: str, agent_id: str, *, name: str | None = None,
-                  role: str | None = None, metadata: dict[str, Any] | None = None,
-                  expected_version: int | None = None) -> int:
-        return self._write(session_id, expected_version, lambda s: s.add_agent(
-            agent_id, name=name, role=role, metadata=metadata or {}))
+    def add_agent(
+        self,
+        session_id: str,
+        agent_id: str,
+        *,
+        name: str | None = None,
+        role: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> int:
+        return self._write(
+            session_id,
+            expected_version,
+            lambda s: s.add_agent(agent_id, name=name, role=role, metadata=metadata or {}),
+        )
 
-    def remove_agent(self, session_id: str, agent_id: str, *, reason: str | None = None,
-                     expected_version: int | None = None) -> int:
-        return self._write(session_id, expected_version,
-                           lambda s: s.remove_agent(agent_id, reason=reason))
+    def remove_agent(
+        self,
+        session_id: str,
+        agent_id: str,
+        *,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> int:
+        return self._write(
+            session_id, expected_version, lambda s: s.remove_agent(agent_id, reason=reason)
+        )
 
-    def change_agent_status(self, session_id: str, agent_id: str, status: str, *,
-                            expected_version: int | None = None) -> int:
-        return self._write(session_id, expected_version,
-                           lambda s: s.change_agent_status(agent_id, status))
+    def change_agent_status(
+        self, session_id: str, agent_id: str, status: str, *, expected_version: int | None = None
+    ) -> int:
+        return self._write(
+            session_id, expected_version, lambda s: s.change_agent_status(agent_id, status)
+        )
 
-    def start_task(self, session_id: str, task_id: str, *, agent_id: str | None = None,
-                   description: str | None = None, expected_version: int | None = None) -> int:
-        return self._write(session_id, expected_version, lambda s: s.start_task(
-            task_id, agent_id=agent_id, description=description))
+    def start_task(
+        self,
+        session_id: str,
+        task_id: str,
+        *,
+        agent_id: str | None = None,
+        description: str | None = None,
+        expected_version: int | None = None,
+    ) -> int:
+        return self._write(
+            session_id,
+            expected_version,
+            lambda s: s.start_task(task_id, agent_id=agent_id, description=description),
+        )
 
-    def complete_task(self, session_id: str, task_id: str, *, outcome: str | None = None,
-                      tokens: int | None = None, expected_version: int | None = None) -> int:
-        return self._write(session_id, expected_version, lambda s: s.complete_task(
-            task_id, outcome=outcome, tokens=tokens))
+    def complete_task(
+        self,
+        session_id: str,
+        task_id: str,
+        *,
+        outcome: str | None = None,
+        tokens: int | None = None,
+        expected_version: int | None = None,
+    ) -> int:
+        return self._write(
+            session_id,
+            expected_version,
+            lambda s: s.complete_task(task_id, outcome=outcome, tokens=tokens),
+        )
 
-    def change_status(self, session_id: str, status: str, *, reason: str | None = None,
-                      expected_version: int | None = None) -> int:
-        return self._write(session_id, expected_version,
-                           lambda s: s.change_status(status, reason=reason))
+    def change_status(
+        self,
+        session_id: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> int:
+        return self._write(
+            session_id, expected_version, lambda s: s.change_status(status, reason=reason)
+        )
 
-    def complete(self, session_id: str, *, result: str | None = None,
-                 expected_version: int | None = None) -> int:
+    def complete(
+        self, session_id: str, *, result: str | None = None, expected_version: int | None = None
+    ) -> int:
         return self._write(session_id, expected_version, lambda s: s.complete(result=result))
 
-    def set_label(self, session_id: str, label: str | None, *,
-                  expected_version: int | None = None) -> int:
+    def set_label(
+        self, session_id: str, label: str | None, *, expected_version: int | None = None
+    ) -> int:
         return self._write(session_id, expected_version, lambda s: s.set_label(label))
 
-    def record_compaction(self, session_id: str, *, trigger: str | None = None,
-                          tokens_before: int | None = None, summary: str | None = None,
-                          occurred_at: datetime | None = None,
-                          expected_version: int | None = None) -> int:
-        return self._write(session_id, expected_version, lambda s: s.compact(
-            trigger=trigger, tokens_before=tokens_before, summary=summary,
-            occurred_at=occurred_at))
+    def record_compaction(
+        self,
+        session_id: str,
+        *,
+        trigger: str | None = None,
+        tokens_before: int | None = None,
+        summary: str | None = None,
+        occurred_at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> int:
+        return self._write(
+            session_id,
+            expected_version,
+            lambda s: s.compact(
+                trigger=trigger,
+                tokens_before=tokens_before,
+                summary=summary,
+                occurred_at=occurred_at,
+            ),
+        )
 
-    def accept(self, session_id: str, event: ev.Event, *,
-               expected_version: int | None = None) -> int:
+    def accept(
+        self, session_id: str, event: ev.Event, *, expected_version: int | None = None
+    ) -> int:
         """Append an event made elsewhere, re-checked by the domain (imports, what-if)."""
         return self._write(session_id, expected_version, lambda s: s.accept(event))
 
@@ -186,7 +297,9 @@ class StoreCore:
                 if staged:
                     self._append(staged, links)
             except BaseException:
-                for session_id in {e.session_id for e in self._staged or []} | set(self._staged_links):
+                for session_id in {e.session_id for e in self._staged or []} | set(
+                    self._staged_links
+                ):
                     self._cache.pop(session_id, None)
                 raise
             finally:
@@ -221,14 +334,17 @@ class StoreCore:
                 return cached.session.state.model_copy(deep=True)
         return self._build_state(session_id)
 
-    def events(self, session_id: str, *, after: int = 0,
-               upto: int | None = None) -> Iterator[EventRecord]:
+    def events(
+        self, session_id: str, *, after: int = 0, upto: int | None = None
+    ) -> Iterator[EventRecord]:
         """Recorded events with ``after < version <= upto``; a fork's start with its parent's."""
         session_id = check_session_id(session_id)
         head = self._require_exists(session_id)
         if head.first_version > 1 and after < head.first_version - 1:
             forked = self._forked_event(session_id, head.first_version)
-            parent_upto = forked.parent_version if upto is None else min(upto, forked.parent_version)
+            parent_upto = (
+                forked.parent_version if upto is None else min(upto, forked.parent_version)
+            )
             yield from self.events(forked.parent_id, after=after, upto=parent_upto)
         for event in self._log.read(session_id, after=after, upto=upto):
             yield EventRecord.of(event)
@@ -251,7 +367,9 @@ class StoreCore:
         base: SessionState | None = None
         if head.first_version > 1:
             forked = self._forked_event(session_id, head.first_version)
-            parent_upto = forked.parent_version if upto is None else min(upto, forked.parent_version)
+            parent_upto = (
+                forked.parent_version if upto is None else min(upto, forked.parent_version)
+            )
             base = self._build_state(forked.parent_id, parent_upto)
             if upto is not None and upto <= forked.parent_version:
                 return base
@@ -262,7 +380,7 @@ class StoreCore:
         assert isinstance(first, ev.SessionForked)
         return first
 
-    def _require_exists(self, session_id: str) -> Any:
+    def _require_exists(self, session_id: str) -> Head:
         head = self._log.head(session_id)
         if head is None:
             raise SessionNotFound(session_id)
@@ -273,8 +391,9 @@ class StoreCore:
         return head is not None and head.version == cached.session.state.version
 
     # -- the write path ---------------------------------------------------------------------
-    def _write(self, session_id: str, expected_version: int | None,
-               decide: Callable[[Session], ev.Event]) -> int:
+    def _write(
+        self, session_id: str, expected_version: int | None, decide: Callable[[Session], ev.Event]
+    ) -> int:
         session_id = check_session_id(session_id)
         attempts = 1 if expected_version is not None else WRITE_ATTEMPTS
         for attempt in range(1, attempts + 1):
@@ -293,9 +412,11 @@ class StoreCore:
 
     def _cached(self, session_id: str, expected_version: int | None) -> _Cached:
         cached = self._cache.get(session_id)
-        if cached is None or (expected_version is not None
-                              and cached.session.state.version != expected_version
-                              and self._staged is None):
+        if cached is None or (
+            expected_version is not None
+            and cached.session.state.version != expected_version
+            and self._staged is None
+        ):
             cached = self._load(session_id)
         if expected_version is not None and cached.session.state.version != expected_version:
             raise ConcurrencyConflict(

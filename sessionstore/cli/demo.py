@@ -25,17 +25,33 @@ def demo(cli: CliContext) -> None:
         report = store.verify()
 
     def render() -> None:
-        table = Table("session", "kind", "status", "events", "messages", "agents", "tasks",
-                      "tokens in/out", title=f"sessionstore demo ({cli.db})")
+        table = Table(
+            "session",
+            "kind",
+            "status",
+            "events",
+            "messages",
+            "agents",
+            "tasks",
+            "tokens in/out",
+            title=f"sessionstore demo ({cli.db})",
+        )
         for s in states:
             c = s.counters
-            table.add_row(f"{s.name}\n[dim]{s.session_id}[/]", s.kind, s.status,
-                          str(s.version), str(c.messages), str(len(s.agents)),
-                          f"{c.tasks_completed}/{c.tasks_started}",
-                          f"{c.tokens_in}/{c.tokens_out}")
+            table.add_row(
+                f"{s.name}\n[dim]{s.session_id}[/]",
+                s.kind,
+                s.status,
+                str(s.version),
+                str(c.messages),
+                str(len(s.agents)),
+                f"{c.tasks_completed}/{c.tasks_started}",
+                f"{c.tokens_in}/{c.tokens_out}",
+            )
         console.print(table)
         verdict = "[green]intact[/]" if report.ok else f"[red]{len(report.problems)} problems[/]"
-        console.print(f"verify: {report.sessions} sessions, {report.events} events, "
-                      f"hash chains {verdict}")
+        console.print(
+            f"verify: {report.sessions} sessions, {report.events} events, hash chains {verdict}"
+        )
 
     emit(cli, {"sessions": states, "verify": {"ok": report.ok, "events": report.events}}, render)

@@ -29,15 +29,25 @@ def verify(cli: CliContext, session_id: str | None) -> None:
 
     def render() -> None:
         if report.ok:
-            console.print(f"[green]verified[/]: {report.sessions} sessions, {report.events} "
-                          "events, every hash chain intact")
+            console.print(
+                f"[green]verified[/]: {report.sessions} sessions, {report.events} "
+                "events, every hash chain intact"
+            )
             return
         table = Table("session", "version", "problem", "detail", title="verify found problems")
         for p in report.problems:
             table.add_row(p.session_id, str(p.version), p.kind, p.detail)
         console.print(table)
 
-    emit(cli, {"ok": report.ok, "sessions": report.sessions, "events": report.events,
-               "problems": report.problems}, render)
+    emit(
+        cli,
+        {
+            "ok": report.ok,
+            "sessions": report.sessions,
+            "events": report.events,
+            "problems": report.problems,
+        },
+        render,
+    )
     if not report.ok:
         sys.exit(EXIT_FAILED_CHECK)

@@ -8,7 +8,23 @@ from .state import AgentInfo, Counters, LineageEntry, Message, SessionState, Tas
 from .status import AgentStatus, Role, SessionKind, SessionStatus, TaskStatus
 
 __all__ = [  # noqa: RUF022
-    "EVENT_TYPES", "Event", "ToolCall", "apply", "replay", "Session", "build_event", "utc_now",
-    "AgentInfo", "Counters", "LineageEntry", "Message", "SessionState", "TaskInfo",
-    "AgentStatus", "Role", "SessionKind", "SessionStatus", "TaskStatus",
+    "EVENT_TYPES",
+    "Event",
+    "ToolCall",
+    "apply",
+    "replay",
+    "Session",
+    "build_event",
+    "utc_now",
+    "AgentInfo",
+    "Counters",
+    "LineageEntry",
+    "Message",
+    "SessionState",
+    "TaskInfo",
+    "AgentStatus",
+    "Role",
+    "SessionKind",
+    "SessionStatus",
+    "TaskStatus",
 ]

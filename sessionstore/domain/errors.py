@@ -3,7 +3,7 @@
 Every error says what happened and what to do about it::
 
     SessionStoreError
-    ├── InvalidInput            (also a ValueError)   bad argument: unknown role, oversized content, ...
+    ├── InvalidInput            (also a ValueError)   bad argument: unknown role, too big, ...
     │   └── UnsupportedFormat                         an importer or export format we do not know
     ├── SessionNotFound         (also a KeyError)     no session with that id
     ├── CheckpointNotFound      (also a KeyError)     no checkpoint with that id

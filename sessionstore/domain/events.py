@@ -24,7 +24,9 @@ MAX_TEXT_BYTES = 64 * 1024
 """Largest name, label, reason or other short text field accepted."""
 
 # Fields every event has; the rest of an event's fields are its data.
-ENVELOPE_FIELDS = frozenset({"session_id", "version", "recorded_at", "occurred_at", "prev_hash", "hash"})
+ENVELOPE_FIELDS = frozenset(
+    {"session_id", "version", "recorded_at", "occurred_at", "prev_hash", "hash"}
+)
 
 
 def check_text(value: Any, *, limit: int, field: str) -> Any:
@@ -38,7 +40,9 @@ def check_text(value: Any, *, limit: int, field: str) -> Any:
         try:
             size = len(value.encode("utf-8"))
         except UnicodeEncodeError as e:
-            raise ValueError(f"{field} is not valid UTF-8 (unpaired surrogate at {e.start})") from None
+            raise ValueError(
+                f"{field} is not valid UTF-8 (unpaired surrogate at {e.start})"
+            ) from None
         if size > limit:
             raise ValueError(f"{field} is {size} bytes; the limit is {limit} bytes")
     return value

@@ -90,7 +90,11 @@ def _message(s: SessionState, e: ev.MessageAdded) -> None:
 
 def _agent_added(s: SessionState, e: ev.AgentAdded) -> None:
     s.agents[e.agent_id] = AgentInfo(
-        agent_id=e.agent_id, name=e.name, role=e.role, metadata=dict(e.metadata), added_at=e.recorded_at
+        agent_id=e.agent_id,
+        name=e.name,
+        role=e.role,
+        metadata=dict(e.metadata),
+        added_at=e.recorded_at,
     )
 
 

@@ -70,12 +70,18 @@ class Session:
         return session
 
     @classmethod
-    def fork(cls, parent_state: SessionState, session_id: str, *, clock: Clock = utc_now,
-             **fields: Any) -> Session:
+    def fork(
+        cls, parent_state: SessionState, session_id: str, *, clock: Clock = utc_now, **fields: Any
+    ) -> Session:
         """A fork starts from the parent's state; its first own event is ``SessionForked``."""
         session = cls(parent_state, clock=clock)
-        session._record(ev.SessionForked, session_id=session_id, parent_id=parent_state.session_id,
-                        parent_version=parent_state.version, **fields)
+        session._record(
+            ev.SessionForked,
+            session_id=session_id,
+            parent_id=parent_state.session_id,
+            parent_version=parent_state.version,
+            **fields,
+        )
         return session
 
     # -- messages -------------------------------------------------------------------------
@@ -101,8 +107,9 @@ class Session:
             )
         return self._record(ev.AgentAdded, agent_id=agent_id, **fields)
 
-    def remove_agent(self, agent_id: str, *, reason: str | None = None,
-                     **when: Any) -> ev.AgentRemoved:
+    def remove_agent(
+        self, agent_id: str, *, reason: str | None = None, **when: Any
+    ) -> ev.AgentRemoved:
         self._require_open("remove an agent")
         self._require_agent(agent_id)
         return self._record(ev.AgentRemoved, agent_id=agent_id, reason=reason, **when)
@@ -113,7 +120,10 @@ class Session:
         target = parse_enum(AgentStatus, status, "agent status")
         check_agent_transition(agent_id, agent.status, target)
         return self._record(
-            ev.AgentStatusChanged, agent_id=agent_id, from_status=agent.status, to_status=target,
+            ev.AgentStatusChanged,
+            agent_id=agent_id,
+            from_status=agent.status,
+            to_status=target,
             **when,
         )
 
@@ -140,12 +150,16 @@ class Session:
         return self._record(ev.TaskCompleted, task_id=task_id, **fields)
 
     # -- status ---------------------------------------------------------------------------
-    def change_status(self, status: str, *, reason: str | None = None,
-                      **when: Any) -> ev.StatusChanged:
+    def change_status(
+        self, status: str, *, reason: str | None = None, **when: Any
+    ) -> ev.StatusChanged:
         target = parse_enum(SessionStatus, status, "session status")
         check_session_transition(self.state.status, target)
         return self._record(
-            ev.StatusChanged, from_status=self.state.status, to_status=target, reason=reason,
+            ev.StatusChanged,
+            from_status=self.state.status,
+            to_status=target,
+            reason=reason,
             **when,
         )
 
@@ -158,8 +172,9 @@ class Session:
     def set_label(self, label: str | None, **when: Any) -> ev.LabelChanged:
         return self._record(ev.LabelChanged, label=label, **when)
 
-    def record_checkpoint(self, checkpoint_id: str, *, label: str | None,
-                          at_version: int) -> ev.CheckpointCreated:
+    def record_checkpoint(
+        self, checkpoint_id: str, *, label: str | None, at_version: int
+    ) -> ev.CheckpointCreated:
         return self._record(
             ev.CheckpointCreated, checkpoint_id=checkpoint_id, label=label, at_version=at_version
         )

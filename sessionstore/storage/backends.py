@@ -20,13 +20,17 @@ def redact(url: str) -> str:
 def open_recorder(url: str, *, durability: str = "full") -> SessionRecorder:
     """``sessions.db``, ``sqlite:///path``, ``:memory:`` or ``postgresql://user@host/db``."""
     if durability not in DURABILITIES:
-        raise InvalidInput(f"unknown durability {durability!r}: use one of {', '.join(DURABILITIES)}")
+        raise InvalidInput(
+            f"unknown durability {durability!r}: use one of {', '.join(DURABILITIES)}"
+        )
     if url.startswith(("postgresql://", "postgres://")):
-        from .postgres import open_postgres  # only imported when used: psycopg is optional
+        # Imported only when used: psycopg is an optional dependency.
+        from .postgres import open_postgres  # type: ignore[import-not-found,unused-ignore]
 
-        return open_postgres(url, durability=durability)
+        recorder: SessionRecorder = open_postgres(url, durability=durability)
+        return recorder
     path = sqlite_path(url)
-    return SQLiteSessionRecorder(path, durability=durability)  # type: ignore[arg-type]
+    return SQLiteSessionRecorder(path, durability=durability)
 
 
 def sqlite_path(url: str) -> str:

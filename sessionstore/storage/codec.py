@@ -88,9 +88,14 @@ class EventCodec:
         self.compressor = compressor or ZstdCompressor()
 
     def encode_body(self, event: Event) -> bytes:
-        fields = [to_micros(event.recorded_at), to_micros(event.occurred_at), _compact(event.data())]
+        fields = [
+            to_micros(event.recorded_at),
+            to_micros(event.occurred_at),
+            _compact(event.data()),
+        ]
         try:
-            return msgpack.packb(fields, use_bin_type=True, datetime=True)  # type: ignore[no-any-return]
+            packed: bytes = msgpack.packb(fields, use_bin_type=True, datetime=True)
+            return packed
         except (TypeError, ValueError, OverflowError) as e:
             raise InvalidInput(
                 f"{event.type_name} cannot be stored: {e}; metadata must hold only JSON-like "

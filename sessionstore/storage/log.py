@@ -72,8 +72,9 @@ class EventLog:
     def heads(self) -> Iterator[Head]:
         return self.recorder.iter_heads()
 
-    def stored(self, session_id: str, *, after: int = 0, upto: int | None = None,
-               page: int = PAGE) -> Iterator[StoredEvent]:
+    def stored(
+        self, session_id: str, *, after: int = 0, upto: int | None = None, page: int = PAGE
+    ) -> Iterator[StoredEvent]:
         """Stored rows of one session with ``after < version <= upto``, in version order."""
         gt = after
         while True:

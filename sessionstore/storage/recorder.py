@@ -50,7 +50,7 @@ class SessionRecorder(ApplicationRecorder, ABC):
     @abstractmethod
     def iter_heads(self, *, page: int = 1000) -> Iterator[Head]: ...
 
-    def close(self) -> None:  # noqa: B027 - optional for backends holding no resources
+    def close(self) -> None:
         """Release connections."""
 
 

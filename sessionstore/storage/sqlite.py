@@ -80,13 +80,18 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
             ids = self._insert_events(c, stored)
             c.executemany(
                 _UPSERT_HEAD,
-                [(UUID(h.session_id).hex, h.first_version, h.version, h.hash) for h in merge_heads(heads)],
+                [
+                    (UUID(h.session_id).hex, h.first_version, h.version, h.hash)
+                    for h in merge_heads(heads)
+                ],
             )
             return list(ids or [])
 
     def select_head(self, session_id: str) -> Head | None:
         with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT * FROM session_heads WHERE originator_id = ?", (UUID(session_id).hex,))
+            c.execute(
+                "SELECT * FROM session_heads WHERE originator_id = ?", (UUID(session_id).hex,)
+            )
             row = c.fetchone()
         return None if row is None else _head(row)
 
@@ -114,7 +119,9 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
 
 
 def _head(row: Any) -> Head:
-    return Head(str(UUID(row["originator_id"])), row["first_version"], row["version"], bytes(row["hash"]))
+    return Head(
+        str(UUID(row["originator_id"])), row["first_version"], row["version"], bytes(row["hash"])
+    )
 
 
 __all__ = ["SQLiteCursor", "SQLiteSessionRecorder", "sqlite_db_name"]

@@ -73,7 +73,11 @@ class _Chain:
         version = row.originator_version
         first = self.head.first_version if self.head else version
         if version != first or row.topic not in (SessionCreated.type_name, SessionForked.type_name):
-            self._fail(first, "missing", f"the session's first event is gone (found {row.topic} v{version})")
+            self._fail(
+                first,
+                "missing",
+                f"the session's first event is gone (found {row.topic} v{version})",
+            )
             return
         self.expected = version
         if row.topic == SessionForked.type_name:
@@ -108,7 +112,11 @@ class _Chain:
         elif self.expected is None:
             self._fail(self.head.first_version, "missing", "every event of the session is gone")
         elif self.expected - 1 != self.head.version:
-            self._fail(self.expected, "missing", f"the log ends at {self.expected - 1} but the head says {self.head.version}")
+            self._fail(
+                self.expected,
+                "missing",
+                f"the log ends at {self.expected - 1} but the head says {self.head.version}",
+            )
         elif self.prev != self.head.hash:
             self._fail(self.head.version, "altered", "the last hash does not match the head")
 
