@@ -1,10 +1,152 @@
-"""The read-model half of ``SessionStore`` (history, sessions, search, audit, metrics)."""
+"""The read-model half of ``SessionStore`` (history, sessions, search, audit, metrics).
+
+Where the read models live (``views``): by default a sibling file of a SQLite store
+(``sessions.db`` -> ``sessions.views.db``) so projecting never contends with appends, in
+memory for a ``:memory:`` store, and in memory for a PostgreSQL store unless a SQLite path
+is given. Appends do not wait for projections: every query first applies what is new
+(one position lookup when nothing is), so a store always reads its own writes.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from ..domain.errors import InvalidInput
+from ..domain.status import Role, SessionKind, SessionStatus, parse_enum
+from ..storage.backends import sqlite_path
+from ..storage.log import EventLog, check_session_id
+from . import queries as q
+from .projector import Progress, Projector, open_views
+from .rows import Row
+
+
+def default_views(url: str) -> str:
+    """Where a store at ``url`` keeps its read models when ``views`` is not given."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return ":memory:"
+    path = sqlite_path(url)
+    if path == ":memory:":
+        return path
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}.views{p.suffix or '.db'}"))
 
 
 class ReadModelsMixin:
     """Queries over the SQLite read models. Mixed into ``SessionStore``."""
 
+    url: str
+    _log: EventLog
+
     def _init_read_models(self, views: str | None) -> None:
-        self._views_url = views
+        self.views_path = views if views is not None else default_views(self.url)
+        self._projector: Projector | None = None
+
+    @property
+    def projector(self) -> Projector:
+        """The store's projector, opened on first use."""
+        if self._projector is None:
+            self._projector = Projector(open_views(self.views_path), self._log)
+        return self._projector
+
+    @property
+    def views_db(self) -> sqlite_utils.Database:
+        return self.projector.db
+
+    def close(self) -> None:
+        if self._projector is not None:
+            self._projector.db.close()
+            self._projector = None
+        super().close()  # type: ignore[misc]
+
+    # -- keeping current --------------------------------------------------------------------
+    def catch_up(self, *, progress: Progress | None = None) -> int:
+        """Apply events recorded since the last catch-up; returns how many."""
+        projector = self.projector
+        if projector.behind() == 0:
+            return 0
+        return projector.catch_up(progress=progress)
+
+    def rebuild(self, *, progress: Progress | None = None) -> int:
+        """Drop every read model and rebuild it from the whole log; returns events applied."""
+        return self.projector.rebuild(progress=progress)
+
+    def _db(self) -> sqlite_utils.Database:
+        self.catch_up()
+        return self.projector.db
+
+    # -- queries ----------------------------------------------------------------------------
+    def history(self, session_id: str, *, limit: int | None = None, include_tools: bool = True,
+                roles: list[str] | None = None) -> list[Row]:
+        """Messages, oldest first (a fork's include its parent's up to the fork point).
+
+        With ``limit``, the latest ``limit`` messages. ``include_tools=False`` leaves out
+        tool results; ``roles`` keeps only those roles.
+        """
+        checked = [parse_enum(Role, r, "role").value for r in roles] if roles else None
+        return q.history(self._db(), check_session_id(session_id), limit=_limit(limit),
+                         include_tools=include_tools, roles=checked)
+
+    def sessions(self, *, kind: str | None = None, status: str | None = None,
+                 active_only: bool = False, label: str | None = None,
+                 parent_id: str | None = None, limit: int | None = 100) -> list[Row]:
+        """The session index, newest first. ``active_only``: sessions not yet finished."""
+        return q.sessions(
+            self._db(),
+            kind=parse_enum(SessionKind, kind, "kind").value if kind else None,
+            status=parse_enum(SessionStatus, status, "status").value if status else None,
+            active_only=active_only, label=label,
+            parent_id=check_session_id(parent_id) if parent_id else None, limit=_limit(limit))
+
+    def session(self, session_id: str) -> Row:
+        """One session's index row."""
+        return q.session_row(self._db(), check_session_id(session_id))
+
+    def session_by_label(self, label: str) -> Row | None:
+        """The newest session with ``label``, or None."""
+        found = q.sessions(self._db(), kind=None, status=None, active_only=False, label=label,
+                           parent_id=None, limit=1)
+        return found[0] if found else None
+
+    def children(self, session_id: str) -> list[Row]:
+        """Sub-agent sessions and forks whose parent is ``session_id``, oldest first."""
+        db = self._db()
+        q.session_row(db, check_session_id(session_id))
+        rows = q.sessions(db, kind=None, status=None, active_only=False, label=None,
+                          parent_id=session_id, limit=None)
+        return list(reversed(rows))
+
+    def stale_sessions(self, idle_for: timedelta | float) -> list[Row]:
+        """Open sessions with no event for ``idle_for`` (a timedelta or seconds)."""
+        return q.stale(self._db(), before=q.idle_cutoff(self._now(), idle_for))
+
+    def search(self, query: str, *, session_id: str | None = None, limit: int = 20) -> list[Row]:
+        """Full-text search over message contents, best match first, with snippets."""
+        if not query.strip():
+            raise InvalidInput("search needs some words to look for")
+        sid = check_session_id(session_id) if session_id else None
+        return q.search(self._db(), query, session_id=sid, limit=_limit(limit) or 20)
+
+    def audit(self, session_id: str) -> list[Row]:
+        """Every event of the session in order (a fork's parent part first), with hashes."""
+        return q.audit(self._db(), check_session_id(session_id))
+
+    def metrics(self, session_id: str | None = None) -> dict[str, Any]:
+        """One session's metrics, or the global ones when ``session_id`` is None."""
+        db = self._db()
+        if session_id is None:
+            return q.global_metrics(db)
+        return q.session_metrics(db, check_session_id(session_id), self._now())
+
+    def _now(self) -> datetime:
+        clock = getattr(self, "_clock", None)
+        return clock() if clock is not None else datetime.now().astimezone()
+
+
+def _limit(limit: int | None) -> int | None:
+    if limit is not None and limit < 1:
+        raise InvalidInput(f"limit must be at least 1 (got {limit})")
+    return limit

@@ -1,0 +1,131 @@
+"""The projector: keeps the read models current by polling the notification log in batches.
+
+SQLite has no push subscription, so catching up asks the source for the events after the
+stored position, ``batch_size`` at a time. Each batch is one ``BEGIN IMMEDIATE``
+transaction that re-reads the position, applies the events and moves the position: a
+process killed mid-batch leaves the previous batch's position and rows, so nothing is
+applied twice or skipped, and two processes projecting into the same file take turns.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import sqlite_utils
+
+from ..domain.errors import InvalidInput
+from ..storage.log import Recorded
+from .batch import Batch
+from .schema import POSITION_NAME, create_tables, drop_tables
+
+BATCH_SIZE = 500
+Progress = Callable[[int, int], None]
+"""Called after each batch with (events applied so far, events to apply in all)."""
+
+
+class NotificationSource(Protocol):
+    """Where events come from: the store's ``EventLog`` or any backend with the same calls."""
+
+    def notifications(self, start: int, limit: int) -> list[Recorded]: ...
+
+    def max_notification_id(self) -> int: ...
+
+
+def open_views(path: str) -> sqlite_utils.Database:
+    """The read-model database: a SQLite file (WAL) or, for ``:memory:``, one connection."""
+    if path != ":memory:" and not Path(path).expanduser().parent.is_dir():
+        raise InvalidInput(f"cannot open read models {path!r}: its folder does not exist")
+    conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    if path != ":memory:":
+        db.execute("PRAGMA journal_mode=WAL")
+        # Views can always be rebuilt, and the position commits with the rows: no fsync needed.
+        db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA busy_timeout=30000")
+    with db.atomic():
+        create_tables(db)
+    return db
+
+
+class Projector:
+    """Applies a source's events to the read models in ``db``."""
+
+    def __init__(self, db: sqlite_utils.Database, source: NotificationSource, *,
+                 batch_size: int = BATCH_SIZE) -> None:
+        self.db = db
+        self.source = source
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def position(self) -> int:
+        """The notification id of the last event applied (0: none)."""
+        row = self.db.execute("SELECT notification_id FROM positions WHERE name = ?",
+                              [POSITION_NAME]).fetchone()
+        return int(row[0]) if row else 0
+
+    def behind(self) -> int:
+        """How many notification ids the read models lag behind the source."""
+        return max(0, self.source.max_notification_id() - self.position())
+
+    def catch_up(self, *, progress: Progress | None = None) -> int:
+        """Apply every event recorded so far; returns how many were applied."""
+        with self._lock:
+            total, done = self.behind(), 0
+            while (applied := self._apply_batch()) > 0:
+                done += applied
+                if progress is not None:
+                    progress(done, max(total, done))
+            return done
+
+    def rebuild(self, *, progress: Progress | None = None) -> int:
+        """Drop every read model and replay the whole log into fresh tables."""
+        with self._lock, self.db.atomic():
+            drop_tables(self.db)
+            create_tables(self.db)
+        return self.catch_up(progress=progress)
+
+    def follow(self, *, poll: float = 0.5, until_idle: float | None = None,
+               duration: float | None = None, on_batch: Progress | None = None) -> int:
+        """Keep catching up, polling every ``poll`` seconds.
+
+        Stops after ``until_idle`` seconds with nothing new, or after ``duration`` seconds
+        (either may be None: run until interrupted). Returns the events applied.
+        """
+        started = last_new = time.monotonic()
+        applied = 0
+        while True:
+            now = time.monotonic()
+            if duration is not None and now - started >= duration:
+                return applied
+            if until_idle is not None and now - last_new >= until_idle:
+                return applied
+            new = self.catch_up(progress=on_batch)
+            if new:
+                applied, last_new = applied + new, time.monotonic()
+            else:
+                time.sleep(poll)
+
+    def _apply_batch(self) -> int:
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")  # re-read the position under the write lock
+        try:
+            start = self.position() + 1
+            items = self.source.notifications(start, self.batch_size)
+            if items:
+                batch = Batch(self.db)
+                for item in items:
+                    batch.apply(item)
+                batch.flush()
+                self.db.table("positions").upsert(
+                    {"name": POSITION_NAME, "notification_id": items[-1].notification_id},
+                    pk="name")
+            conn.execute("COMMIT")
+            return len(items)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
