@@ -9,11 +9,10 @@ puts versions out of order or breaks hashes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import PersistenceError, StoredEvent
 
 from ..domain.errors import IntegrityError
 from ..domain.events import SessionCreated, SessionForked
@@ -127,7 +126,7 @@ class _Chain:
 def verify_session(log: EventLog, session_id: str) -> VerifyReport:
     chain = _Chain(log, log.head(session_id), session_id)
     report = VerifyReport(sessions=1)
-    for row in log.stored(session_id):
+    for row in _readable(log.stored(session_id)):
         report.events += 1
         chain.feed(row)
     chain.finish()
@@ -140,7 +139,7 @@ def verify_all(log: EventLog, page: int = 1000) -> VerifyReport:
     heads = {h.session_id: h for h in log.heads()}
     chains: dict[str, _Chain] = {}
     report = VerifyReport()
-    for row in _all_rows(log, page):
+    for row in _readable(_all_rows(log, page)):
         session_id = str(row.originator_id)
         chain = chains.get(session_id)
         if chain is None:
@@ -167,5 +166,12 @@ def _all_rows(log: EventLog, page: int) -> Iterator[StoredEvent]:
         start = batch[-1].id + 1
 
 
-def ids(rows: Iterable[StoredEvent]) -> list[str]:
-    return [str(UUID(str(r.originator_id))) for r in rows]
+def _readable(rows: Iterator[StoredEvent]) -> Iterator[StoredEvent]:
+    """The rows, or an ``IntegrityError`` when the database holds values we never write."""
+    try:
+        yield from rows
+    except PersistenceError as e:
+        raise IntegrityError(
+            f"the stored events cannot be read ({e}): the database was changed outside "
+            "sessionstore; restore it from a backup"
+        ) from e

@@ -1,0 +1,159 @@
+"""The SessionStore write/read API: batches, events(), versions and concurrency."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from sessionstore import (
+    ConcurrencyConflict,
+    InvalidInput,
+    SessionClosed,
+    SessionNotFound,
+    SessionStore,
+)
+
+
+def test_batch_writes_many_sessions_in_one_transaction(file_store: SessionStore) -> None:
+    with file_store.batch():
+        a = file_store.create_session("a", agent_id="main")
+        b = file_store.create_session("b", agent_id="main")
+        for i in range(50):
+            file_store.add_message(a, "user", f"a{i}")
+            file_store.add_message(b, "assistant", f"b{i}")
+        # Staged, not yet stored: nothing is visible in the log until the block ends.
+        assert file_store._log.head(a) is None
+    assert file_store.state(a).counters.messages == 50
+    assert file_store.state(b).counters.messages == 50
+    assert file_store.verify().ok
+
+
+def test_failed_batch_stores_nothing(file_store: SessionStore) -> None:
+    sid = file_store.create_session("s", agent_id="main")
+    file_store.add_message(sid, "user", "kept")
+    with pytest.raises(SessionClosed), file_store.batch():
+        file_store.add_message(sid, "user", "dropped 1")
+        file_store.change_status(sid, "active")
+        file_store.complete(sid)
+        file_store.add_message(sid, "user", "refused: the session is completed")
+    state = file_store.state(sid)
+    assert [m.content for m in state.messages] == ["kept"]
+    assert state.status == "created"
+    assert file_store.add_message(sid, "user", "next") == 3
+
+
+def test_events_carry_version_type_times_data_and_chained_hashes(store: SessionStore) -> None:
+    sid = store.create_session("ev", agent_id="main", label="L")
+    store.add_message(sid, "user", "hello", tokens_in=3, metadata={"k": [1, 2]})
+    events = list(store.events(sid))
+    assert [(e.version, e.type) for e in events] == [(1, "SessionCreated"), (2, "MessageAdded")]
+    assert events[0].data["label"] == "L"
+    assert events[1].data["content"] == "hello"
+    assert events[1].data["metadata"] == {"k": [1, 2]}
+    assert events[0].prev_hash == b""
+    assert events[1].prev_hash == events[0].hash
+    assert all(len(e.hash) == 32 for e in events)
+    assert events[1].recorded_at >= events[0].recorded_at
+    assert [e.version for e in store.events(sid, after=1)] == [2]
+    assert [e.version for e in store.events(sid, upto=1)] == [1]
+    assert next(iter(store.events(sid, after=1))).prev_hash == events[0].hash
+
+
+def test_hash_is_a_sha256_chain(store: SessionStore) -> None:
+    sid = store.create_session("h")
+    store.add_message(sid, "user", "x")
+    first, second = store.events(sid)
+    assert second.prev_hash == first.hash
+    assert first.hash != hashlib.sha256(b"").digest()
+
+
+def test_expected_version_conflict_writes_nothing(file_store: SessionStore) -> None:
+    sid = file_store.create_session("c")
+    assert file_store.add_message(sid, "user", "one", expected_version=1) == 2
+    with pytest.raises(ConcurrencyConflict, match="is at version 2, not 1"):
+        file_store.add_message(sid, "user", "stale", expected_version=1)
+    assert [m.content for m in file_store.state(sid).messages] == ["one"]
+
+
+def test_two_stores_on_one_file_never_lose_or_duplicate_a_version(db_path: str) -> None:
+    with SessionStore(db_path) as a, SessionStore(db_path) as b:
+        sid = a.create_session("shared")
+        for i in range(10):
+            a.add_message(sid, "user", f"a{i}")  # b's cache goes stale each time
+            b.add_message(sid, "assistant", f"b{i}")  # retried after re-reading
+        with pytest.raises(ConcurrencyConflict):
+            b.add_message(sid, "user", "stale", expected_version=5)
+        state = a.state(sid)
+        assert state.version == 21
+        assert [m.seq for m in state.messages] == list(range(1, 21))
+        assert state == b.state(sid)
+        assert a.verify().ok
+
+
+def test_retry_runs_a_read_decide_write_again_after_a_conflict(db_path: str) -> None:
+    with SessionStore(db_path) as a, SessionStore(db_path) as b:
+        sid = a.create_session("retry")
+        attempts: list[int] = []
+
+        def step() -> int:
+            state = a.state(sid)
+            attempts.append(state.version)
+            if len(attempts) == 1:
+                b.add_message(sid, "user", "interloper")  # someone else writes first
+            return a.add_message(
+                sid, "assistant", f"reply to v{state.version}", expected_version=state.version
+            )
+
+        assert a.retry(step) == 3
+        assert attempts == [1, 2]
+        assert [m.content for m in a.state(sid).messages] == ["interloper", "reply to v2"]
+
+
+def test_state_is_a_copy(store: SessionStore) -> None:
+    sid = store.create_session("copy")
+    state = store.state(sid)
+    state.messages.append(state.messages[0] if state.messages else None)  # type: ignore[arg-type]
+    state.name = "changed"
+    assert store.state(sid).name == "copy"
+    assert store.state(sid).messages == []
+
+
+def test_create_session_checks_ids_and_parents(store: SessionStore) -> None:
+    sid = store.create_session("parent")
+    with pytest.raises(InvalidInput, match="already exists"):
+        store.create_session("again", session_id=sid)
+    with pytest.raises(SessionNotFound):
+        store.create_session("orphan", parent_id="00000000-0000-4000-8000-000000000001")
+    child = store.create_session("child", kind="subagent", parent_id=sid)
+    assert store.state(child).parent_id == sid
+
+
+def test_reads_of_unknown_sessions_raise_not_found(store: SessionStore) -> None:
+    ghost = "00000000-0000-4000-8000-000000000002"
+    with pytest.raises(SessionNotFound, match="sessionstore list"):
+        store.state(ghost)
+    with pytest.raises(SessionNotFound):
+        list(store.events(ghost))
+    with pytest.raises(SessionNotFound):
+        store.verify(ghost)
+
+
+def test_sqlite_url_and_plain_path_name_the_same_file(tmp_path: object) -> None:
+    path = f"{tmp_path}/u.db"  # absolute, so the URL is sqlite:////abs/u.db as in SQLAlchemy
+    with SessionStore(f"sqlite:///{path}") as s:
+        sid = s.create_session("u")
+    with SessionStore(path) as s:
+        assert s.state(sid).name == "u"
+
+
+def test_missing_folder_is_refused_clearly(tmp_path: object) -> None:
+    with pytest.raises(InvalidInput, match="does not exist"):
+        SessionStore(f"{tmp_path}/no/such/dir/s.db")
+
+
+def test_unknown_url_scheme_is_refused_without_leaking_the_password() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        SessionStore("mysql://admin:hunter2@db/x")
+    assert "hunter2" not in str(raised.value)
+    assert "postgresql://" in str(raised.value)
