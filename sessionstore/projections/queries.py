@@ -114,13 +114,13 @@ def stale(db: sqlite_utils.Database, *, before: datetime) -> list[Row]:
 
 def search(db: sqlite_utils.Database, query: str, *, session_id: str | None,
            limit: int) -> list[Row]:
-    """Full-text matches, best first, each with a snippet around the match."""
+    """Full-text matches, best first, each with a snippet: matched words in ``**``."""
     where, params = "messages_fts MATCH ?", [query]
     if session_id is not None:
         seg_where, seg_params = _segment_filter(segments(db, session_id), "m")
         where, params = f"{where} AND {seg_where}", [*params, *seg_params]
     sql = ("SELECT m.session_id, m.version, m.seq, m.role, m.agent_id, m.recorded_at, "
-           "snippet(messages_fts, 0, '[', ']', '…', 16) AS snippet "
+           "snippet(messages_fts, 0, '**', '**', '…', 16) AS snippet "
            "FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid "
            f"WHERE {where} ORDER BY messages_fts.rank LIMIT ?")
     try:
