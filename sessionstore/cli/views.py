@@ -160,13 +160,13 @@ def log(cli: CliContext, session_id: str, views: str | None) -> None:
         rows = store.audit(session_id)
 
     def render() -> None:
-        table = Table("v", "time", "session", "event", "data", "hash",
-                      title=f"audit trail of {session_id}")
+        console.print(f"[bold]audit trail of {session_id}[/] ({len(rows)} events)")
         for a in rows:
             data = ", ".join(f"{k}={v}" for k, v in a["data"].items() if v not in (None, [], {}))
-            table.add_row(str(a["version"]), _time(a["recorded_at"]), a["session_id"][:8],
-                          a["type"], _short(data, 80), a["hash"][:12])
-        console.print(table)
+            console.print(
+                f"[dim]{_time(a['recorded_at'])}[/] v{a['version']:<5} "
+                f"[cyan]{a['session_id'][:8]}[/] [bold]{a['type']}[/] {_short(data, 120)} "
+                f"[dim]#{a['hash'][:12]}[/]", soft_wrap=True, highlight=False)
 
     emit(cli, rows, render)
 

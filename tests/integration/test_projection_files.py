@@ -1,0 +1,70 @@
+"""Read models beside a SQLite file store: where they live, reopening, other writers."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sessionstore import SessionStore
+from sessionstore.projections.api import default_views
+
+from ..unit.test_projection_support import snapshot
+
+
+def test_views_default_to_a_sibling_file_or_memory(tmp_path: Path) -> None:
+    assert default_views(str(tmp_path / "sessions.db")) == str(tmp_path / "sessions.views.db")
+    assert default_views(f"sqlite:///{tmp_path}/events") == f"{tmp_path}/events.views.db"
+    assert default_views(":memory:") == ":memory:"
+    assert default_views("postgresql://root@127.0.0.1:5432/test") == ":memory:"
+    with SessionStore(str(tmp_path / "s.db")) as store:
+        store.create_session("one")
+        assert len(store.sessions()) == 1
+    assert (tmp_path / "s.views.db").exists()
+
+
+def test_reopening_continues_from_the_stored_position(tmp_path: Path) -> None:
+    db = str(tmp_path / "s.db")
+    with SessionStore(db, durability="normal") as store:
+        sid = store.create_session("one")
+        store.add_message(sid, "user", "hello")
+        assert store.catch_up() == 2
+    with SessionStore(db, durability="normal") as store:
+        assert store.projector.position() == 2
+        store.add_message(sid, "user", "again")
+        assert store.catch_up() == 1
+        assert [m["content"] for m in store.history(sid)] == ["hello", "again"]
+
+
+def test_a_second_store_sees_another_writers_events(tmp_path: Path) -> None:
+    db = str(tmp_path / "s.db")
+    with SessionStore(db, durability="normal") as writer, \
+            SessionStore(db, durability="normal", views=str(tmp_path / "reader.db")) as reader:
+        sid = writer.create_session("shared")
+        writer.add_message(sid, "user", "from the writer")
+        assert [m["content"] for m in reader.history(sid)] == ["from the writer"]
+
+
+def test_two_projectors_sharing_one_views_file_apply_each_event_once(tmp_path: Path) -> None:
+    db = str(tmp_path / "s.db")
+    with SessionStore(db, durability="normal") as store:
+        with store.batch():
+            for n in range(30):
+                sid = store.create_session(f"s{n}")
+                for i in range(20):
+                    store.add_message(sid, "user", f"m{i}")
+        total = store._log.max_notification_id()
+    stores = [SessionStore(db, durability="normal") for _ in range(2)]
+    for s in stores:
+        s.projector.batch_size = 13
+    threads = [threading.Thread(target=s.catch_up) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    together = snapshot(stores[0].views_db)
+    for s in stores:
+        s.close()
+    assert sorted(a["notification_id"] for a in together["audit"]) == list(range(1, total + 1))
+    with SessionStore(db, views=str(tmp_path / "fresh.db")) as fresh:
+        fresh.rebuild()
+        assert snapshot(fresh.views_db) == together
