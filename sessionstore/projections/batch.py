@@ -11,6 +11,7 @@ so the fork's row agrees with ``SessionStore.state``.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from functools import cache
 from typing import Any
 
 import sqlite_utils
@@ -21,6 +22,14 @@ from ..domain.reducer import apply, replay
 from ..domain.state import SessionState
 from ..storage.log import Recorded
 from . import rows as r
+from .schema import TABLES
+
+
+@cache
+def insert_sql(table: str) -> str:
+    columns = list(TABLES[table][0])
+    return (f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join(':' + c for c in columns)})")
 
 
 class Batch:
@@ -120,8 +129,9 @@ class Batch:
     def flush(self) -> None:
         """Write everything buffered so far (still inside the caller's transaction)."""
         for table, rows in self.buffers.items():
-            if rows:
-                self.db.table(table).insert_all(rows, batch_size=500)
+            # Plain executemany: these rows already match the schema, and this is the hot
+            # path (sqlite-utils' insert_all re-inspects every value of every row).
+            self.db.conn.executemany(insert_sql(table), rows)
         self.buffers.clear()
         self.db.table("sessions").upsert_all(
             [r.session_row(s, self.extra[sid]) for sid, s in self.states.items()], pk="id")
