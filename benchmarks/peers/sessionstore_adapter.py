@@ -1,0 +1,110 @@
+"""sessionstore itself, through its public API only."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from pathlib import Path
+
+from sessionstore import SessionStore
+
+from .base import Adapter, Message, NotSupported
+
+
+def add(store: SessionStore, sid: str, message: Message) -> None:
+    store.add_message(
+        sid,
+        message.role,
+        message.content,
+        tool_name=message.tool_name,
+        tool_call_id=message.tool_call_id,
+    )
+
+
+def has_time_travel(store: SessionStore) -> bool:
+    return "at_version" in inspect.signature(store.state).parameters
+
+
+class SessionStoreAdapter(Adapter):
+    name = "sessionstore"
+    notes = {  # noqa: RUF012
+        "read_all": "history() over the read models (kept current; catch-up not timed)",
+        "read_last": "history(limit=100) over the read models",
+        "state_cold": "state() in a fresh store: checkpoint + tail when available, else replay",
+    }
+
+    def __init__(self, folder: Path, durability: str) -> None:
+        super().__init__(folder, durability)
+        self.sid: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.folder / "sessions.db"
+
+    def open(self) -> None:
+        self.store = SessionStore(str(self.path), durability=self.durability)
+        if self.sid is None:
+            self.sid = self.store.create_session("bench", agent_id="main")
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def session_id(self) -> str:
+        assert self.sid is not None
+        return self.sid
+
+    def append_one(self, message: Message) -> None:
+        add(self.store, self.session_id, message)
+
+    def append_batch(self, messages: Sequence[Message]) -> None:
+        with self.store.batch():
+            for message in messages:
+                add(self.store, self.session_id, message)
+
+    def prepare_reads(self) -> None:
+        """Bring the read models up to date (what `project --follow` does in production)."""
+        self.store.catch_up()
+
+    def read_all(self) -> int:
+        return len(self.store.history(self.session_id))
+
+    def read_last(self, k: int) -> int:
+        return len(self.store.history(self.session_id, limit=k))
+
+    def state_cold(self) -> int:
+        return len(self.store.state(self.session_id).messages)
+
+    def replay_events(self) -> int:
+        """The state folded from the events alone (no checkpoint)."""
+        from sessionstore.domain.reducer import replay
+
+        return len(replay(self.store._log.read(self.session_id)).messages)
+
+    def _version_of_message(self, k: int) -> int:
+        return k + 1  # SessionCreated is version 1, then one event per message
+
+    def time_travel(self, k: int) -> int:
+        if not has_time_travel(self.store):
+            raise NotSupported("replay API not landed yet")
+        state = self.store.state(self.session_id, at_version=self._version_of_message(k))  # type: ignore[call-arg]
+        return len(state.messages)
+
+    def fork(self, k: int) -> None:
+        fork = getattr(self.store, "fork", None)
+        if fork is None:
+            raise NotSupported("replay API not landed yet")
+        fork(self.session_id, at_version=self._version_of_message(k))
+
+    def disk_bytes(self) -> int:
+        """The event log only: the read models live in their own file."""
+        return sum(
+            p.stat().st_size
+            for p in self.folder.iterdir()
+            if p.name.startswith("sessions.db")
+        )
+
+    def views_bytes(self) -> int:
+        return sum(
+            p.stat().st_size for p in self.folder.iterdir() if p.name.startswith("sessions.views")
+        )
