@@ -9,9 +9,10 @@ is given. Appends do not wait for projections: every query first applies what is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 
@@ -22,6 +23,8 @@ from ..storage.log import EventLog, check_session_id
 from . import queries as q
 from .projector import Progress, Projector, open_views
 from .rows import Row
+
+T = TypeVar("T")
 
 
 def default_views(url: str) -> str:
@@ -74,9 +77,11 @@ class ReadModelsMixin:
         """Drop every read model and rebuild it from the whole log; returns events applied."""
         return self.projector.rebuild(progress=progress)
 
-    def _db(self) -> sqlite_utils.Database:
+    def _query(self, read: Callable[[sqlite_utils.Database], T]) -> T:
+        """Catch up, then run ``read`` while no batch is half applied on the connection."""
         self.catch_up()
-        return self.projector.db
+        with self.projector.lock:
+            return read(self.projector.db)
 
     # -- queries ----------------------------------------------------------------------------
     def history(self, session_id: str, *, limit: int | None = None, include_tools: bool = True,
@@ -87,59 +92,67 @@ class ReadModelsMixin:
         tool results; ``roles`` keeps only those roles.
         """
         checked = [parse_enum(Role, r, "role").value for r in roles] if roles else None
-        return q.history(self._db(), check_session_id(session_id), limit=_limit(limit),
-                         include_tools=include_tools, roles=checked)
+        sid, most = check_session_id(session_id), _limit(limit)
+        return self._query(lambda db: q.history(db, sid, limit=most,
+                                                include_tools=include_tools, roles=checked))
 
     def sessions(self, *, kind: str | None = None, status: str | None = None,
                  active_only: bool = False, label: str | None = None,
                  parent_id: str | None = None, limit: int | None = 100) -> list[Row]:
         """The session index, newest first. ``active_only``: sessions not yet finished."""
-        return q.sessions(
-            self._db(),
+        filters: dict[str, Any] = dict(
             kind=parse_enum(SessionKind, kind, "kind").value if kind else None,
             status=parse_enum(SessionStatus, status, "status").value if status else None,
             active_only=active_only, label=label,
             parent_id=check_session_id(parent_id) if parent_id else None, limit=_limit(limit))
+        return self._query(lambda db: q.sessions(db, **filters))
 
     def session(self, session_id: str) -> Row:
         """One session's index row."""
-        return q.session_row(self._db(), check_session_id(session_id))
+        sid = check_session_id(session_id)
+        return self._query(lambda db: q.session_row(db, sid))
 
     def session_by_label(self, label: str) -> Row | None:
         """The newest session with ``label``, or None."""
-        found = q.sessions(self._db(), kind=None, status=None, active_only=False, label=label,
-                           parent_id=None, limit=1)
+        found = self._query(lambda db: q.sessions(db, kind=None, status=None, active_only=False,
+                                                  label=label, parent_id=None, limit=1))
         return found[0] if found else None
 
     def children(self, session_id: str) -> list[Row]:
         """Sub-agent sessions and forks whose parent is ``session_id``, oldest first."""
-        db = self._db()
-        q.session_row(db, check_session_id(session_id))
-        rows = q.sessions(db, kind=None, status=None, active_only=False, label=None,
-                          parent_id=session_id, limit=None)
-        return list(reversed(rows))
+        sid = check_session_id(session_id)
+
+        def read(db: sqlite_utils.Database) -> list[Row]:
+            q.session_row(db, sid)
+            return q.sessions(db, kind=None, status=None, active_only=False, label=None,
+                              parent_id=sid, limit=None)
+
+        return list(reversed(self._query(read)))
 
     def stale_sessions(self, idle_for: timedelta | float) -> list[Row]:
         """Open sessions with no event for ``idle_for`` (a timedelta or seconds)."""
-        return q.stale(self._db(), before=q.idle_cutoff(self._now(), idle_for))
+        before = q.idle_cutoff(self._now(), idle_for)
+        return self._query(lambda db: q.stale(db, before=before))
 
     def search(self, query: str, *, session_id: str | None = None, limit: int = 20) -> list[Row]:
         """Full-text search over message contents, best match first, with snippets."""
         if not query.strip():
             raise InvalidInput("search needs some words to look for")
         sid = check_session_id(session_id) if session_id else None
-        return q.search(self._db(), query, session_id=sid, limit=_limit(limit) or 20)
+        most = _limit(limit) or 20
+        return self._query(lambda db: q.search(db, query, session_id=sid, limit=most))
 
     def audit(self, session_id: str) -> list[Row]:
         """Every event of the session in order (a fork's parent part first), with hashes."""
-        return q.audit(self._db(), check_session_id(session_id))
+        sid = check_session_id(session_id)
+        return self._query(lambda db: q.audit(db, sid))
 
     def metrics(self, session_id: str | None = None) -> dict[str, Any]:
         """One session's metrics, or the global ones when ``session_id`` is None."""
-        db = self._db()
         if session_id is None:
-            return q.global_metrics(db)
-        return q.session_metrics(db, check_session_id(session_id), self._now())
+            return self._query(q.global_metrics)
+        sid, now = check_session_id(session_id), self._now()
+        return self._query(lambda db: q.session_metrics(db, sid, now))
 
     def _now(self) -> datetime:
         clock = getattr(self, "_clock", None)

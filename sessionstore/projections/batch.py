@@ -10,7 +10,7 @@ so the fork's row agrees with ``SessionStore.state``.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from functools import cache
 from typing import Any
 
@@ -32,11 +32,50 @@ def insert_sql(table: str) -> str:
             f"VALUES ({', '.join(':' + c for c in columns)})")
 
 
+class StateCache:
+    """Session states (messages left out) kept from one batch to the next.
+
+    Loading a state from its rows costs three queries; a projector that applied the
+    previous batch itself already holds it. The cache is only trusted while the stored
+    position is the one this projector committed last: if another process applied events
+    in between, or a batch failed, it is emptied.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.entries: OrderedDict[str, tuple[SessionState, r.Row]] = OrderedDict()
+        self.position: int | None = None
+
+    def check(self, position: int) -> None:
+        if position != self.position:
+            self.clear()
+
+    def get(self, sid: str) -> tuple[SessionState, r.Row] | None:
+        hit = self.entries.get(sid)
+        if hit is not None:
+            self.entries.move_to_end(sid)
+        return hit
+
+    def keep(self, batch: Batch, position: int) -> None:
+        for sid, state in batch.states.items():
+            state.messages.clear()  # rows hold them; the reducer only appends to the list
+            self.entries[sid] = (state, batch.extra[sid])
+            self.entries.move_to_end(sid)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+        self.position = position
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.position = None
+
+
 class Batch:
     """The sessions touched by one batch, their states and the rows still to write."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: sqlite_utils.Database, cache: StateCache | None = None) -> None:
         self.db = db
+        self.cache = cache or StateCache(0)
         self.states: dict[str, SessionState] = {}
         self.extra: dict[str, r.Row] = {}
         self.buffers: dict[str, list[r.Row]] = defaultdict(list)
@@ -84,6 +123,10 @@ class Batch:
         state = self.states.get(sid)
         if state is not None:
             return state
+        hit = self.cache.get(sid)
+        if hit is not None:
+            self.states[sid], self.extra[sid] = hit
+            return hit[0]
         session = next(iter(self.db.query("SELECT * FROM sessions WHERE id = ?", [sid])), None)
         if session is None:
             raise IntegrityError(

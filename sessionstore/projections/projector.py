@@ -20,7 +20,7 @@ import sqlite_utils
 
 from ..domain.errors import InvalidInput
 from ..storage.log import Recorded
-from .batch import Batch
+from .batch import Batch, StateCache
 from .schema import POSITION_NAME, create_tables, drop_tables
 
 BATCH_SIZE = 500
@@ -60,7 +60,9 @@ class Projector:
         self.db = db
         self.source = source
         self.batch_size = batch_size
-        self._lock = threading.Lock()
+        # Held while a batch is applied and while a query reads: the connection is shared.
+        self.lock = threading.RLock()
+        self.states = StateCache()
 
     def position(self) -> int:
         """The notification id of the last event applied (0: none)."""
@@ -74,7 +76,7 @@ class Projector:
 
     def catch_up(self, *, progress: Progress | None = None) -> int:
         """Apply every event recorded so far; returns how many were applied."""
-        with self._lock:
+        with self.lock:
             total, done = self.behind(), 0
             while (applied := self._apply_batch()) > 0:
                 done += applied
@@ -84,9 +86,10 @@ class Projector:
 
     def rebuild(self, *, progress: Progress | None = None) -> int:
         """Drop every read model and replay the whole log into fresh tables."""
-        with self._lock, self.db.atomic():
+        with self.lock, self.db.atomic():
             drop_tables(self.db)
             create_tables(self.db)
+            self.states.clear()
         return self.catch_up(progress=progress)
 
     def follow(self, *, poll: float = 0.5, until_idle: float | None = None,
@@ -114,18 +117,21 @@ class Projector:
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")  # re-read the position under the write lock
         try:
-            start = self.position() + 1
-            items = self.source.notifications(start, self.batch_size)
+            position = self.position()
+            self.states.check(position)
+            items = self.source.notifications(position + 1, self.batch_size)
+            batch = Batch(self.db, self.states)
+            for item in items:
+                batch.apply(item)
             if items:
-                batch = Batch(self.db)
-                for item in items:
-                    batch.apply(item)
+                position = items[-1].notification_id
                 batch.flush()
                 self.db.table("positions").upsert(
-                    {"name": POSITION_NAME, "notification_id": items[-1].notification_id},
-                    pk="name")
+                    {"name": POSITION_NAME, "notification_id": position}, pk="name")
             conn.execute("COMMIT")
-            return len(items)
         except BaseException:
             conn.execute("ROLLBACK")
+            self.states.clear()
             raise
+        self.states.keep(batch, position)
+        return len(items)

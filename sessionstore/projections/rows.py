@@ -8,7 +8,7 @@ two directions of that round trip, plus the rows that record an event itself.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -23,7 +23,7 @@ Row = dict[str, Any]
 
 def iso(moment: datetime | None) -> str | None:
     """Times as text that sorts: UTC ISO-8601, always with microseconds."""
-    return None if moment is None else moment.isoformat(timespec="microseconds")
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def parse_time(text: str | None) -> datetime | None:
