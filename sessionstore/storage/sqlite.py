@@ -21,6 +21,7 @@ from .recorder import Head, HeadUpdate, SessionRecorder, merge_heads
 
 Durability = Literal["full", "normal"]
 DURABILITY_PRAGMAS: dict[str, str] = {"full": "FULL", "normal": "NORMAL"}
+STATEMENT_CACHE = 64
 
 _HEADS_TABLE = (
     "CREATE TABLE IF NOT EXISTS session_heads ("
@@ -41,7 +42,22 @@ class _DurablePool(SQLiteConnectionPool):
         super().__init__(**kwargs)
 
     def _create_connection(self) -> SQLiteConnection:
-        connection = super()._create_connection()
+        # The library's connection (which also switches the file to WAL) caches one prepared
+        # statement (cached_statements=True), so every append re-prepared BEGIN, the insert
+        # and the head upsert. Open a twin with a real statement cache; close the first only
+        # after, so a shared in-memory database never loses its last connection.
+        first = super()._create_connection()
+        raw = sqlite3.connect(
+            self.db_name,
+            uri=True,
+            check_same_thread=False,
+            isolation_level=None,
+            cached_statements=STATEMENT_CACHE,
+            timeout=self.lock_timeout or 5,
+        )
+        raw.row_factory = sqlite3.Row
+        connection = SQLiteConnection(sqlite_conn=raw, max_age=self.max_age)
+        first.close()
         cursor = connection.cursor()
         # FULL: fsync the WAL at every commit. NORMAL: fsync only at checkpoints (a power
         # loss may lose the last commits; a killed process loses nothing).
