@@ -276,8 +276,39 @@ class StoreCore:
     def accept(
         self, session_id: str, event: ev.Event, *, expected_version: int | None = None
     ) -> int:
-        """Append an event made elsewhere, re-checked by the domain (imports, what-if)."""
+        """Append an event made elsewhere, re-checked by the domain (imports, what-if).
+
+        A ``SessionCreated`` or ``SessionForked`` starts ``session_id``, which must not exist
+        yet; the event keeps its times, so an exported session re-imports with its hashes.
+        """
+        if isinstance(event, ev.SessionCreated | ev.SessionForked):
+            return self._accept_start(check_session_id(session_id), event)
         return self._write(session_id, expected_version, lambda s: s.accept(event))
+
+    def _accept_start(self, session_id: str, event: ev.SessionCreated | ev.SessionForked) -> int:
+        if event.parent_id is not None:
+            self._require_exists(check_session_id(event.parent_id))
+        with self._lock:
+            if self._log.head(session_id) is not None or session_id in self._cache:
+                raise InvalidInput(f"session {session_id} already exists; pick another id")
+            if isinstance(event, ev.SessionCreated):
+                session = Session(SessionState(session_id=session_id), clock=self._clock)
+                session.accept(event)
+            else:
+                parent = self._build_state(event.parent_id, event.parent_version)
+                if parent.version != event.parent_version:
+                    raise InvalidInput(
+                        f"cannot fork {event.parent_id} at version {event.parent_version}: it "
+                        f"has {parent.version} events; import the parent's events first"
+                    )
+                fields = event.data()
+                del fields["parent_id"], fields["parent_version"]
+                session = Session.fork(
+                    parent, session_id, clock=lambda: event.recorded_at,
+                    occurred_at=event.occurred_at, **fields,
+                )
+            self._commit({session_id: _Cached(session, b"")}, session.pending)
+        return session.state.version
 
     @contextmanager
     def batch(self) -> Iterator[StoreCore]:
