@@ -1,0 +1,273 @@
+"""Checkpoint storage: where compressed ``SessionState`` snapshots are kept.
+
+A checkpoint row holds one encoded state (or the part of it that is new since its parent
+checkpoint, see ``replay/blobs.py``) and its metadata. The store is small on purpose
+(put, replace, get, list, nearest, delete) so every backend implements the same contract;
+``tests/unit/test_replay_checkpoint_store.py`` is the suite each backend passes.
+
+Checkpoints live in the same database as the events: the SQLite store uses the recorder's
+own datastore (its connection pool and transactions). ``open_checkpoint_store`` is the one
+place that picks an implementation from the recorder type.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from .codec import from_micros, to_micros
+from .recorder import SessionRecorder
+from .sqlite import SQLiteSessionRecorder
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """One stored checkpoint. ``blob`` is empty in listings (``list`` leaves it out)."""
+
+    checkpoint_id: str
+    session_id: str
+    version: int
+    label: str | None
+    created_at: datetime
+    automatic: bool
+    parent_id: str | None  # the checkpoint this one is a delta of; None: a full state
+    base_messages: int  # messages the parent chain holds; the blob holds the rest
+    message_count: int
+    token_count: int
+    raw_size: int
+    compressed_size: int
+    checksum: bytes
+    blob: bytes = b""
+
+    @property
+    def is_full(self) -> bool:
+        return self.parent_id is None
+
+    def without_blob(self) -> CheckpointRecord:
+        return replace(self, blob=b"")
+
+
+class CheckpointStore(ABC):
+    """The storage contract for checkpoints. Implementations must be thread-safe."""
+
+    @abstractmethod
+    def put(self, records: Sequence[CheckpointRecord]) -> None:
+        """Insert new checkpoints in one transaction (ids must be new)."""
+
+    @abstractmethod
+    def replace(self, record: CheckpointRecord) -> None:
+        """Rewrite an existing checkpoint's parent, blob, sizes and checksum (a re-base)."""
+
+    @abstractmethod
+    def get(self, checkpoint_id: str) -> CheckpointRecord | None:
+        """One checkpoint with its blob, or None."""
+
+    @abstractmethod
+    def list(self, session_id: str) -> list[CheckpointRecord]:
+        """A session's checkpoints without blobs, oldest version first."""
+
+    @abstractmethod
+    def nearest(self, session_id: str, version: int) -> CheckpointRecord | None:
+        """The session's newest checkpoint at or before ``version`` (with its blob), or None."""
+
+    @abstractmethod
+    def delete(self, checkpoint_ids: Iterable[str]) -> None:
+        """Remove checkpoints in one transaction; unknown ids are ignored."""
+
+
+def _order(record: CheckpointRecord) -> tuple[int, datetime, str]:
+    return (record.version, record.created_at, record.checkpoint_id)
+
+
+class InMemoryCheckpointStore(CheckpointStore):
+    """Checkpoints in a dict: for tests, and for backends with no checkpoint table yet."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, CheckpointRecord] = {}
+        self._lock = threading.Lock()
+
+    def put(self, records: Sequence[CheckpointRecord]) -> None:
+        with self._lock:
+            for r in records:
+                if r.checkpoint_id in self._rows:
+                    raise ValueError(f"checkpoint {r.checkpoint_id} already exists")
+            self._rows.update({r.checkpoint_id: r for r in records})
+
+    def replace(self, record: CheckpointRecord) -> None:
+        with self._lock:
+            if record.checkpoint_id in self._rows:
+                self._rows[record.checkpoint_id] = record
+
+    def get(self, checkpoint_id: str) -> CheckpointRecord | None:
+        return self._rows.get(checkpoint_id)
+
+    def list(self, session_id: str) -> list[CheckpointRecord]:
+        with self._lock:
+            rows = [r.without_blob() for r in self._rows.values() if r.session_id == session_id]
+        return sorted(rows, key=_order)
+
+    def nearest(self, session_id: str, version: int) -> CheckpointRecord | None:
+        with self._lock:
+            rows = [r for r in self._rows.values() if r.session_id == session_id]
+        rows = [r for r in rows if r.version <= version]
+        return max(rows, key=_order, default=None)
+
+    def delete(self, checkpoint_ids: Iterable[str]) -> None:
+        with self._lock:
+            for checkpoint_id in checkpoint_ids:
+                self._rows.pop(checkpoint_id, None)
+
+
+_TABLE = (
+    "CREATE TABLE IF NOT EXISTS session_checkpoints ("
+    "checkpoint_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, version INTEGER NOT NULL, "
+    "label TEXT, created_at INTEGER NOT NULL, automatic INTEGER NOT NULL, parent_id TEXT, "
+    "base_messages INTEGER NOT NULL, message_count INTEGER NOT NULL, "
+    "token_count INTEGER NOT NULL, raw_size INTEGER NOT NULL, "
+    "compressed_size INTEGER NOT NULL, checksum BLOB NOT NULL, blob BLOB NOT NULL)"
+)
+_INDEX = (
+    "CREATE INDEX IF NOT EXISTS session_checkpoints_by_version "
+    "ON session_checkpoints (session_id, version)"
+)
+_META = (
+    "checkpoint_id, session_id, version, label, created_at, automatic, parent_id, "
+    "base_messages, message_count, token_count, raw_size, compressed_size, checksum"
+)
+_NEWEST_FIRST = "ORDER BY version DESC, created_at DESC, checkpoint_id DESC"
+
+
+class SQLiteCheckpointStore(CheckpointStore):
+    """Checkpoints in a table of the events' own SQLite database, through its datastore."""
+
+    def __init__(self, recorder: SQLiteSessionRecorder) -> None:
+        self._datastore = recorder.datastore
+        with self._datastore.transaction(commit=True) as c:
+            c.execute(_TABLE)
+            c.execute(_INDEX)
+
+    def put(self, records: Sequence[CheckpointRecord]) -> None:
+        if not records:
+            return
+        with self._datastore.transaction(commit=True) as c:
+            c.executemany(
+                f"INSERT INTO session_checkpoints ({_META}, blob) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_row(r) for r in records],
+            )
+
+    def replace(self, record: CheckpointRecord) -> None:
+        with self._datastore.transaction(commit=True) as c:
+            c.execute(
+                "UPDATE session_checkpoints SET parent_id = ?, base_messages = ?, raw_size = ?, "
+                "compressed_size = ?, checksum = ?, blob = ? WHERE checkpoint_id = ?",
+                (
+                    record.parent_id,
+                    record.base_messages,
+                    record.raw_size,
+                    record.compressed_size,
+                    record.checksum,
+                    record.blob,
+                    record.checkpoint_id,
+                ),
+            )
+
+    def get(self, checkpoint_id: str) -> CheckpointRecord | None:
+        return self._one(
+            f"SELECT {_META}, blob FROM session_checkpoints WHERE checkpoint_id = ?",
+            (checkpoint_id,),
+        )
+
+    def list(self, session_id: str) -> list[CheckpointRecord]:
+        with self._datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT {_META} FROM session_checkpoints WHERE session_id = ? "
+                "ORDER BY version, created_at, checkpoint_id",
+                (session_id,),
+            )
+            return [_record(row) for row in c.fetchall()]
+
+    def nearest(self, session_id: str, version: int) -> CheckpointRecord | None:
+        return self._one(
+            f"SELECT {_META}, blob FROM session_checkpoints WHERE session_id = ? "
+            f"AND version <= ? {_NEWEST_FIRST} LIMIT 1",
+            (session_id, version),
+        )
+
+    def delete(self, checkpoint_ids: Iterable[str]) -> None:
+        ids = [(i,) for i in checkpoint_ids]
+        if ids:
+            with self._datastore.transaction(commit=True) as c:
+                c.executemany("DELETE FROM session_checkpoints WHERE checkpoint_id = ?", ids)
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> CheckpointRecord | None:
+        with self._datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            row = c.fetchone()
+        return None if row is None else _record(row)
+
+
+def _row(r: CheckpointRecord) -> tuple[Any, ...]:
+    return (
+        r.checkpoint_id,
+        r.session_id,
+        r.version,
+        r.label,
+        to_micros(r.created_at),
+        int(r.automatic),
+        r.parent_id,
+        r.base_messages,
+        r.message_count,
+        r.token_count,
+        r.raw_size,
+        r.compressed_size,
+        r.checksum,
+        r.blob,
+    )
+
+
+def _record(row: Any) -> CheckpointRecord:
+    keys = row.keys()
+    created = from_micros(row["created_at"])
+    assert created is not None
+    return CheckpointRecord(
+        checkpoint_id=row["checkpoint_id"],
+        session_id=row["session_id"],
+        version=row["version"],
+        label=row["label"],
+        created_at=created,
+        automatic=bool(row["automatic"]),
+        parent_id=row["parent_id"],
+        base_messages=row["base_messages"],
+        message_count=row["message_count"],
+        token_count=row["token_count"],
+        raw_size=row["raw_size"],
+        compressed_size=row["compressed_size"],
+        checksum=bytes(row["checksum"]),
+        blob=bytes(row["blob"]) if "blob" in keys else b"",
+    )
+
+
+def open_checkpoint_store(recorder: SessionRecorder) -> CheckpointStore:
+    """The checkpoint store that lives beside ``recorder``'s events.
+
+    PostgreSQL: add its branch here (a store using the recorder's own datastore).
+    Until then other recorders get an in-memory store: checkpoints are a speed-up that
+    replay can always do without, but they do not outlive the process.
+    """
+    if isinstance(recorder, SQLiteSessionRecorder):
+        return SQLiteCheckpointStore(recorder)
+    return InMemoryCheckpointStore()
+
+
+__all__ = [
+    "CheckpointRecord",
+    "CheckpointStore",
+    "InMemoryCheckpointStore",
+    "SQLiteCheckpointStore",
+    "open_checkpoint_store",
+]
