@@ -78,7 +78,7 @@ class Projector:
         """Apply every event recorded so far; returns how many were applied."""
         with self.lock:
             total, done = self.behind(), 0
-            while (applied := self._apply_batch()) > 0:
+            while self.behind() > 0 and (applied := self._apply_batch()) > 0:
                 done += applied
                 if progress is not None:
                     progress(done, max(total, done))
