@@ -214,3 +214,29 @@ def test_unknown_and_malformed_sessions_are_refused(store: SessionStore) -> None
         store.sessions(limit=0)
     with pytest.raises(InvalidInput, match="needs some words"):
         store.search("  ")
+
+
+def test_appends_leave_the_views_alone_until_a_query_catches_up(store: SessionStore) -> None:
+    sid = conversation(store)
+    assert store.projector.position() == 0
+    assert store.projector.behind() == 7
+    store.history(sid)
+    assert (store.projector.position(), store.projector.behind()) == (7, 0)
+    assert store.catch_up() == 0
+
+
+def test_follow_stops_when_idle_or_after_its_duration(store: SessionStore) -> None:
+    conversation(store)
+    assert store.projector.follow(poll=0.01, until_idle=0.05) == 7
+    started = datetime.now()
+    assert store.projector.follow(poll=0.01, duration=0.05) == 0
+    assert datetime.now() - started < timedelta(seconds=5)
+
+
+def test_rebuild_reports_progress_and_replays_everything(store: SessionStore) -> None:
+    conversation(store)
+    store.projector.batch_size = 3
+    seen: list[tuple[int, int]] = []
+    assert store.rebuild(progress=lambda done, total: seen.append((done, total))) == 7
+    assert seen == [(3, 7), (6, 7), (7, 7)]
+    assert len(store.history(conversation(store, "again"))) == 5
