@@ -45,7 +45,8 @@ class ReadModelsMixin:
     _log: EventLog
 
     def _init_read_models(self, views: str | None) -> None:
-        self.views_path = views if views is not None else default_views(self.url)
+        # An explicit ``views`` is a SQLite path, ``sqlite:///path`` or ``:memory:``.
+        self.views_path = sqlite_path(views) if views is not None else default_views(self.url)
         self._projector: Projector | None = None
 
     @property

@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from sessionstore import SessionStore
+import pytest
+
+from sessionstore import InvalidInput, SessionStore
 from sessionstore.projections.api import default_views
 
 from ..unit.test_projection_support import snapshot
@@ -68,3 +70,12 @@ def test_two_projectors_sharing_one_views_file_apply_each_event_once(tmp_path: P
     with SessionStore(db, views=str(tmp_path / "fresh.db")) as fresh:
         fresh.rebuild()
         assert snapshot(fresh.views_db) == together
+
+
+def test_views_may_be_named_by_sqlite_url_but_not_by_another_backend(tmp_path: Path) -> None:
+    with SessionStore(":memory:", views=f"sqlite:///{tmp_path}/v.db") as store:
+        store.create_session("one")
+        assert len(store.sessions()) == 1
+    assert (tmp_path / "v.db").exists()
+    with pytest.raises(InvalidInput, match="unsupported"):
+        SessionStore(":memory:", views="postgresql://root@127.0.0.1/test")
