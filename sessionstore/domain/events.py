@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .status import AgentStatus, Role, SessionKind, SessionStatus
 
@@ -27,6 +27,8 @@ MAX_TEXT_BYTES = 64 * 1024
 ENVELOPE_FIELDS = frozenset(
     {"session_id", "version", "recorded_at", "occurred_at", "prev_hash", "hash"}
 )
+# Fields not held to MAX_TEXT_BYTES (content has its own limit; the rest are not text).
+_FREE_FIELDS = frozenset({"content", "metadata", "tool_calls", "prev_hash", "hash"})
 
 
 def check_text(value: Any, *, limit: int, field: str) -> Any:
@@ -75,12 +77,21 @@ class Event(BaseModel):
         super().__init_subclass__(**kwargs)
         cls.type_name = cls.__name__
 
-    @field_validator("*", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _short_text(cls, value: Any, info: Any) -> Any:
-        if info.field_name in ("content", "metadata", "tool_calls", "prev_hash", "hash"):
-            return value
-        return check_text(value, limit=MAX_TEXT_BYTES, field=info.field_name)
+    def _short_texts(cls, data: Any) -> Any:
+        # One pass over the input, not one validator call per field: this was a third of the
+        # cost of building an event.
+        if not isinstance(data, dict):
+            return data
+        checked = data
+        for name, value in data.items():
+            if name in _FREE_FIELDS or not isinstance(value, str | bytes):
+                continue
+            text = check_text(value, limit=MAX_TEXT_BYTES, field=name)
+            if text is not value:
+                checked = {**checked, name: text}
+        return checked
 
     def data(self) -> dict[str, Any]:
         """The event's own fields, without the envelope, in plain Python types."""
