@@ -83,9 +83,13 @@ def _message(s: SessionState, e: ev.MessageAdded) -> None:
     )
     c = s.counters
     c.messages += 1
-    c.tool_calls += len(e.tool_calls)
-    c.tokens_in += e.tokens_in or 0
-    c.tokens_out += e.tokens_out or 0
+    # Assigning a pydantic field is slow; most messages have no tool calls or token counts.
+    if e.tool_calls:
+        c.tool_calls += len(e.tool_calls)
+    if e.tokens_in:
+        c.tokens_in += e.tokens_in
+    if e.tokens_out:
+        c.tokens_out += e.tokens_out
 
 
 def _agent_added(s: SessionState, e: ev.AgentAdded) -> None:
