@@ -47,8 +47,14 @@ def open_views(path: str) -> sqlite_utils.Database:
         # Views can always be rebuilt, and the position commits with the rows: no fsync needed.
         db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA busy_timeout=30000")
-    with db.atomic():
+    # IMMEDIATE: two processes opening a new views file must not both create its tables.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
         create_tables(db)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
     return db
 
 
