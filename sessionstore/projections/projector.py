@@ -69,6 +69,7 @@ class Projector:
         # Held while a batch is applied and while a query reads: the connection is shared.
         self.lock = threading.RLock()
         self.states = StateCache()
+        self._source_checked = False
 
     def position(self) -> int:
         """The notification id of the last event applied (0: none)."""
@@ -78,7 +79,28 @@ class Projector:
 
     def behind(self) -> int:
         """How many notification ids the read models lag behind the source."""
+        if not self._source_checked:
+            self._check_source()
         return max(0, self.source.max_notification_id() - self.position())
+
+    def _check_source(self) -> None:
+        """Start afresh if the views were built from another log (e.g. the store file was
+        deleted and created anew beside an old views file): they are derived, never owned."""
+        with self.lock:
+            row = self.db.execute("SELECT notification_id, source FROM positions WHERE name = ?",
+                                  [POSITION_NAME]).fetchone()
+            if row is not None and row[0] > 0:
+                first = self.source.notifications(1, 1)
+                same = bool(first) and first[0].event.hash.hex() == row[1]
+                if not same or row[0] > self.source.max_notification_id():
+                    self._reset()
+            self._source_checked = True
+
+    def _reset(self) -> None:
+        with self.lock, self.db.atomic():
+            drop_tables(self.db)
+            create_tables(self.db)
+            self.states.clear()
 
     def catch_up(self, *, progress: Progress | None = None) -> int:
         """Apply every event recorded so far; returns how many were applied."""
@@ -92,10 +114,8 @@ class Projector:
 
     def rebuild(self, *, progress: Progress | None = None) -> int:
         """Drop every read model and replay the whole log into fresh tables."""
-        with self.lock, self.db.atomic():
-            drop_tables(self.db)
-            create_tables(self.db)
-            self.states.clear()
+        self._reset()
+        self._source_checked = True
         return self.catch_up(progress=progress)
 
     def follow(self, *, poll: float = 0.5, until_idle: float | None = None,
@@ -130,10 +150,13 @@ class Projector:
             for item in items:
                 batch.apply(item)
             if items:
+                moved: dict[str, object] = {"name": POSITION_NAME,
+                                            "notification_id": items[-1].notification_id}
+                if position == 0:
+                    moved["source"] = items[0].event.hash.hex()
                 position = items[-1].notification_id
                 batch.flush()
-                self.db.table("positions").upsert(
-                    {"name": POSITION_NAME, "notification_id": position}, pk="name")
+                self.db.table("positions").upsert(moved, pk="name")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

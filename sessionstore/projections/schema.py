@@ -20,7 +20,8 @@ SESSION_COUNTERS = (
     "errors", "restarts", "compactions",
 )
 TABLES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
-    "positions": ({"name": str, "notification_id": int}, ("name",)),
+    # ``source``: the hash of the log's first event, so views built from another log are seen.
+    "positions": ({"name": str, "notification_id": int, "source": str}, ("name",)),
     "sessions": (
         {
             "id": str, "name": str, "kind": str, "status": str, "parent_id": str, "label": str,

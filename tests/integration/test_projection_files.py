@@ -79,3 +79,18 @@ def test_views_may_be_named_by_sqlite_url_but_not_by_another_backend(tmp_path: P
     assert (tmp_path / "v.db").exists()
     with pytest.raises(InvalidInput, match="unsupported"):
         SessionStore(":memory:", views="postgresql://root@127.0.0.1/test")
+
+
+def test_views_left_from_a_deleted_store_are_rebuilt_from_the_new_one(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    with SessionStore(str(db), durability="normal") as store:
+        for n in range(5):
+            store.create_session(f"old {n}")
+        assert len(store.sessions()) == 5
+    for leftover in tmp_path.glob("s.db*"):
+        leftover.unlink()
+    with SessionStore(str(db), durability="normal") as store:
+        store.create_session("new")
+        assert [s["name"] for s in store.sessions()] == ["new"]
+    with SessionStore(str(db), durability="normal") as store:  # same log: no rebuild
+        assert store.projector.behind() == 0 and store.projector.position() == 1
