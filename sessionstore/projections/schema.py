@@ -88,10 +88,13 @@ INDEXES: dict[str, list[list[str]]] = {
 
 
 def create_tables(db: sqlite_utils.Database) -> None:
-    """Create any missing table, index and the messages full-text index."""
+    """Create any missing table, column, index and the messages full-text index."""
     for name, (columns, pk) in TABLES.items():
         table = db.table(name)
-        if table.exists():
+        if table.exists():  # from an older version: add what it lacks (values come on rebuild)
+            for column, kind in columns.items():
+                if column not in table.columns_dict:
+                    table.add_column(column, kind)
             continue
         table.create(columns, pk=pk[0] if len(pk) == 1 else pk)
         for index in INDEXES.get(name, []):
