@@ -1,1 +1,3 @@
-"""projections"""
+"""Read models: plain SQLite tables derived from the event log (see ``schema``), kept current
+by the ``Projector`` (``projector``, ``batch``) and read by thin queries (``queries``, ``api``).
+"""

@@ -58,7 +58,7 @@ def test_sigkill_mid_catch_up_then_restart_applies_each_event_once(tmp_path: Pat
     positions = []
     for quarter in (1, 2, 3):
         proc = subprocess.Popen(
-            [sys.executable, "-c", PROJECT, "--db", str(db), "project", "--batch-size", "7"],
+            [sys.executable, "-c", PROJECT, "--db", str(db), "project", "--batch-size", "5"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while position(views) < quarter * total // 4 and proc.poll() is None:
