@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from .core import StoreCore
 from .domain.session import Clock, utc_now
+from .importers.api import ImportExportMixin
 from .projections.api import ReadModelsMixin
 from .replay.api import ReplayMixin
 
 
-class SessionStore(ReplayMixin, ReadModelsMixin, StoreCore):
+class SessionStore(ImportExportMixin, ReplayMixin, ReadModelsMixin, StoreCore):
     """An event-sourced store of AI-agent sessions.
 
     ``url`` is a SQLite file path (default ``sessions.db``), ``sqlite:///path``, ``:memory:``

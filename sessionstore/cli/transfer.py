@@ -1,0 +1,111 @@
+"""``sessionstore import`` and ``sessionstore export``: real transcripts in, JSONL out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..domain.errors import InvalidInput
+from ..importers import FORMATS, ImportReport
+from . import main
+from .common import CliContext, console, emit, error_console, pass_cli
+
+
+@main.command("import")
+@click.argument("format", type=click.Choice(sorted(FORMATS)))
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--strict", is_flag=True,
+              help="Stop at the first malformed record; nothing of that session is written.")
+@pass_cli
+def import_command(cli: CliContext, format: str, paths: tuple[str, ...], strict: bool) -> None:
+    """Import transcripts in FORMAT from files or folders (searched recursively).
+
+    Formats: claude-code (JSONL, sidechains in <session>/subagents/ become sub-agent
+    sessions), swe-agent (.traj), openai-chat (JSON list of messages or of records),
+    openhands (event lists), jsonl (a `sessionstore export`). Importing the same files
+    again writes nothing and reports the sessions as already there. Malformed records are
+    skipped and counted (exit 0) unless --strict (exit 2).
+
+    \b
+    Example:
+      sessionstore import claude-code ~/.claude/projects/my-project
+      sessionstore --json import openai-chat gpt-4o-airline.json
+    """
+    files = _files(paths)
+    total = sum(f.stat().st_size for f in files)
+    columns = (TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with cli.store() as store, Progress(*columns, console=error_console,
+                                        disable=cli.as_json, transient=True) as bar:
+        task = bar.add_task("import", total=total)
+        report = store.import_(format, *paths, strict=strict,
+                               progress=lambda n: bar.advance(task, n))
+    emit(cli, _as_json(report), lambda: _render(report))
+
+
+def _files(paths: tuple[str, ...]) -> list[Path]:
+    found = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise InvalidInput(f"{path}: no such file or folder; check the path")
+        found.extend([p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path])
+    return found
+
+
+def _as_json(report: ImportReport) -> dict[str, object]:
+    return {
+        "created": report.created,
+        "existing": report.existing,
+        "events": report.events,
+        "files": report.files,
+        "malformed": report.malformed,
+        "problems": report.problems,
+        "skipped": dict(report.skipped),
+    }
+
+
+def _render(report: ImportReport) -> None:
+    console.print(
+        f"imported [bold]{len(report.created)}[/] sessions, [bold]{report.events}[/] events "
+        f"from {report.files} files"
+    )
+    if report.existing:
+        console.print(f"{len(report.existing)} sessions already exist: not imported again")
+    if report.skipped:
+        table = Table("skipped records", "count", title="not part of the conversation")
+        for reason, count in report.skipped.most_common():
+            table.add_row(escape(reason), str(count))
+        console.print(table)
+    if report.malformed:
+        console.print(f"[yellow]{report.malformed} malformed records skipped[/]:")
+        for problem in report.problems:
+            console.print(f"  {escape(problem)}", soft_wrap=True)
+
+
+@main.command("export")
+@click.argument("session_id")
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl",
+              show_default=True, help="Export format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write to this file instead of standard output.")
+@pass_cli
+def export_command(cli: CliContext, session_id: str, fmt: str, output: str | None) -> None:
+    """Write SESSION_ID's events with their hashes as JSONL (a fork with its lineage).
+
+    `sessionstore import jsonl FILE` reads it back into an identical session: same state,
+    same hashes. Without --output the events go to standard output.
+
+    \b
+    Example:
+      sessionstore export 7f1c1e9e-2b3f-4c55-9a57-0a4c2d1e8b90 -o session.jsonl
+      sessionstore --db other.db import jsonl session.jsonl
+    """
+    with cli.store() as store:
+        count = store.export(session_id, output, format=fmt)
+    if output is not None:
+        emit(cli, {"session_id": session_id, "events": count, "output": output},
+             lambda: console.print(f"exported {count} events to {escape(output)}"))

@@ -1,0 +1,76 @@
+"""The import/export half of ``SessionStore``: ``import_`` and ``export``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from ..domain.errors import UnsupportedFormat
+from .core import ImportContext, ImportReport, Progress
+from .export import export_jsonl
+
+if TYPE_CHECKING:
+    from ..core import StoreCore
+
+EXPORT_FORMATS = ("jsonl",)
+
+
+class ImportExportMixin:
+    """Reads real transcripts into sessions and writes sessions out. Mixed into ``SessionStore``."""
+
+    def import_(
+        self,
+        format: str,
+        *paths: str | Path,
+        strict: bool = False,
+        progress: Progress | None = None,
+    ) -> ImportReport:
+        """Import the files or folders ``paths`` written in ``format``; see ``FORMATS``.
+
+        Each source session is written in one batch, under an id derived from its source, so
+        importing the same file again reports it in ``existing`` and writes nothing. A
+        malformed record is counted in the report (with its file and line) and skipped; with
+        ``strict=True`` it raises ``ImportAborted`` and nothing of that session is written.
+        ``progress`` is called with the number of bytes read as the input streams in.
+
+        >>> from sessionstore import SessionStore
+        >>> with SessionStore(":memory:") as store:                   # doctest: +SKIP
+        ...     report = store.import_("claude-code", "~/.claude/projects/my-project")
+        """
+        from . import FORMATS
+
+        importer = FORMATS.get(format)
+        if importer is None:
+            raise UnsupportedFormat(
+                f"unknown import format {format!r}; use one of: {', '.join(FORMATS)}"
+            )
+        ctx = ImportContext(self._core(), strict=strict, progress=progress)
+        importer(ctx, [str(Path(p).expanduser()) for p in paths])
+        return ctx.report
+
+    def export(
+        self, session_id: str, out: IO[str] | str | Path | None = None, *, format: str = "jsonl"
+    ) -> int:
+        """Write a session's events with their hashes (a fork's with its lineage) as JSONL.
+
+        ``out`` is a text stream or a file path (default: standard output). Returns the
+        number of events written. ``import_("jsonl", path)`` reads it back identically.
+        """
+        if format not in EXPORT_FORMATS:
+            raise UnsupportedFormat(
+                f"unknown export format {format!r}; use one of: {', '.join(EXPORT_FORMATS)}"
+            )
+        self._core().current_version(session_id)  # a missing session fails before any output
+        if out is None:
+            return export_jsonl(self._core(), session_id, sys.stdout)
+        if isinstance(out, str | Path):
+            with Path(out).open("w", encoding="utf-8") as f:
+                return export_jsonl(self._core(), session_id, f)
+        return export_jsonl(self._core(), session_id, out)
+
+    def _core(self) -> StoreCore:
+        from ..core import StoreCore
+
+        assert isinstance(self, StoreCore)
+        return self

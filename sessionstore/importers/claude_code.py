@@ -1,0 +1,232 @@
+"""Claude Code transcripts: ``<session>.jsonl`` plus sidechains in ``<session>/subagents/``.
+
+Each line is one record. ``user`` lines become user messages, their ``tool_result`` blocks
+tool messages; ``assistant`` lines (one per content block, sharing the API message's id and
+usage) become assistant messages with their text, ``tool_use`` blocks as tool calls and
+``thinking`` in metadata. ``system`` compact boundaries become ``ContextCompacted`` events.
+Sidechain files become sub-agent sessions whose ``parent_id`` is the main session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .core import (
+    ImportContext,
+    RecordError,
+    SessionWriter,
+    discover,
+    jsonl_records,
+    parse_time,
+    session_uuid,
+    short,
+    text_of,
+)
+
+FORMAT = "claude-code"
+MAIN_AGENT = "claude-code"
+IGNORED = {
+    "progress": "claude-code progress lines (tool progress updates)",
+    "file-history-snapshot": "claude-code file-history snapshots (editor state)",
+    "queue-operation": "claude-code queue operations (queued prompts reappear as user lines)",
+    "summary": "claude-code summary lines (session titles)",
+}
+PEEK_LINES = 200
+
+
+def import_claude_code(ctx: ImportContext, paths: list[str]) -> None:
+    for path in discover(paths, (".jsonl",)):
+        if path.parent.name == "subagents" and any(Path(p).is_dir() for p in paths):
+            continue  # found by walking a folder: imported with its main session below
+        ctx.report.files += 1
+        if path.parent.name == "subagents":
+            parent_source = path.parent.parent.name
+            _import_file(ctx, path, f"{parent_source}/{path.stem}", _existing(ctx, parent_source))
+            continue
+        subagents = sorted((path.parent / path.stem / "subagents").glob("*.jsonl"))
+        _import_file(ctx, path, path.stem, None, subagents)
+        parent_id = _existing(ctx, path.stem)
+        for sub in subagents:
+            ctx.report.files += 1
+            _import_file(ctx, sub, f"{path.stem}/{sub.stem}", parent_id)
+
+
+def _existing(ctx: ImportContext, source_id: str) -> str | None:
+    session_id = session_uuid(FORMAT, source_id)
+    return session_id if ctx.exists(session_id) else None
+
+
+def _import_file(
+    ctx: ImportContext,
+    path: Path,
+    source_id: str,
+    parent_id: str | None,
+    subagents: list[Path] | None = None,
+) -> None:
+    header = _peek(path)
+    agent_id = header.get("agentId") or MAIN_AGENT
+    create: dict[str, Any] = dict(
+        name=f"claude-code {source_id}",
+        kind="subagent" if parent_id or header.get("agentId") else "main",
+        agent_id=agent_id,
+        parent_id=parent_id,
+        task=short(header.get("task"), 500),
+        project_dir=header.get("cwd"),
+        max_agents=max(8, len(subagents or []) + 1),
+        metadata={
+            k: header[k] for k in ("sessionId", "gitBranch", "version", "slug") if k in header
+        } | {"source": FORMAT, "file": path.name},
+        occurred_at=parse_time(header.get("timestamp")),
+    )
+    with ctx.session(FORMAT, source_id, str(path), **create) as writer:
+        if writer is None:
+            return
+        for sub in subagents or []:
+            writer.ensure_agent(sub.stem.removeprefix("agent-"), str(sub), role="subagent",
+                                metadata={"file": sub.name})
+        lines = _Lines(writer)
+        for where, record in jsonl_records(path, ctx):
+            try:
+                lines.apply(where, record)
+            except RecordError as e:
+                ctx.malformed(where, str(e))
+        writer.status("idle", str(path), reason="end of transcript")
+
+
+def _peek(path: Path) -> dict[str, Any]:
+    """Session facts from the first conversation lines: cwd, branch, first prompt, agent id."""
+    import json
+
+    found: dict[str, Any] = {}
+    with path.open("rb") as f:
+        for _, raw in zip(range(PEEK_LINES), f, strict=False):
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if not isinstance(record, dict) or record.get("type") not in ("user", "assistant"):
+                continue
+            for key in ("cwd", "gitBranch", "version", "slug", "agentId", "sessionId", "timestamp"):
+                if record.get(key) and key not in found:
+                    found[key] = record[key]
+            message = record.get("message")
+            if "task" not in found and record["type"] == "user" and isinstance(message, dict):
+                text = message.get("content")
+                if isinstance(text, str) and not record.get("isMeta"):
+                    found["task"] = text
+    return found
+
+
+class _Lines:
+    """Turns one transcript's records into writes, remembering tool names by call id."""
+
+    def __init__(self, writer: SessionWriter) -> None:
+        self.w = writer
+        self.tool_names: dict[str, str] = {}
+
+    def apply(self, where: str, record: Any) -> None:
+        if not isinstance(record, dict):
+            raise RecordError("a line must be a JSON object")
+        kind = record.get("type")
+        if kind == "user":
+            self._user(where, record)
+        elif kind == "assistant":
+            self._assistant(where, record)
+        elif kind == "system" and record.get("subtype") == "compact_boundary":
+            meta = record.get("compactMetadata") or {}
+            self.w.compaction(
+                where,
+                trigger=meta.get("trigger"),
+                tokens_before=meta.get("preTokens"),
+                occurred_at=parse_time(record.get("timestamp")),
+            )
+        elif kind == "system":
+            self.w.ctx.ignore(f"claude-code system/{record.get('subtype')} lines (not messages)")
+        elif kind in IGNORED:
+            self.w.ctx.ignore(IGNORED[kind])
+        else:
+            self.w.ctx.ignore(f"claude-code lines of unknown type {kind!r}")
+
+    def _message(self, record: dict[str, Any]) -> dict[str, Any]:
+        message = record.get("message")
+        if not isinstance(message, dict) or "content" not in message:
+            raise RecordError(f"a {record.get('type')} line needs a message with content")
+        return message
+
+    def _user(self, where: str, record: dict[str, Any]) -> None:
+        content = self._message(record)["content"]
+        when = parse_time(record.get("timestamp"))
+        meta = {"uuid": record.get("uuid")}
+        for flag, name in (("isMeta", "is_meta"), ("isCompactSummary", "compact_summary")):
+            if record.get(flag):
+                meta[name] = True
+        if isinstance(content, str):
+            self.w.message(where, "user", content, occurred_at=when, metadata=meta)
+            return
+        if not isinstance(content, list):
+            raise RecordError("user content must be text or a list of blocks")
+        blocks = [b for b in content if isinstance(b, dict)]
+        text = [b for b in blocks if b.get("type") != "tool_result"]
+        if text:
+            self.w.message(where, "user", text_of(text), occurred_at=when, metadata=meta)
+        for block in blocks:
+            if block.get("type") == "tool_result":
+                call_id = block.get("tool_use_id")
+                self.w.message(
+                    where,
+                    "tool",
+                    text_of(block.get("content")),
+                    tool_call_id=call_id,
+                    tool_name=self.tool_names.get(call_id or ""),
+                    occurred_at=when,
+                    metadata=meta | ({"is_error": True} if block.get("is_error") else {}),
+                )
+
+    def _assistant(self, where: str, record: dict[str, Any]) -> None:
+        message = self._message(record)
+        content = message["content"]
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        if not isinstance(blocks, list):
+            raise RecordError("assistant content must be text or a list of blocks")
+        texts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        other: list[Any] = []
+        meta: dict[str, Any] = {"uuid": record.get("uuid"), "message_id": message.get("id")}
+        for block in blocks:
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "text":
+                texts.append(str(block.get("text", "")))
+            elif kind == "thinking":
+                meta["thinking"] = block.get("thinking")
+            elif kind == "tool_use":
+                self.tool_names[str(block.get("id"))] = str(block.get("name"))
+                calls.append({"id": block.get("id"), "name": block.get("name"),
+                              "arguments": block.get("input")})
+            else:
+                other.append(block)
+        if other:
+            meta["other_blocks"] = other
+        tokens_in, tokens_out = self._tokens(message, meta)
+        self.w.message(
+            where,
+            "assistant",
+            "\n".join(texts),
+            tool_calls=calls,
+            model=message.get("model"),
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            occurred_at=parse_time(record.get("timestamp")),
+            metadata=meta,
+        )
+
+    def _tokens(self, message: dict[str, Any], meta: dict[str, Any]) -> tuple[int, int]:
+        usage = message.get("usage")
+        if not isinstance(usage, dict):
+            return 0, 0
+        meta["usage"] = usage
+        prompt = sum(
+            int(usage.get(k) or 0)
+            for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+        )
+        return self.w.usage(message.get("id"), prompt, int(usage.get("output_tokens") or 0))

@@ -1,0 +1,304 @@
+"""What every importer shares: reading input as a stream, writing one session per batch, and
+the report of what was imported and what was skipped, and why.
+
+A format module turns source records into calls on a ``SessionWriter``. The writer wraps the
+store's public write API inside ``store.batch()``: if a session fails half way (``--strict``
+and a malformed record, or an error the store raises), nothing of it is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import ijson  # type: ignore[import-untyped]
+
+from ..domain.errors import (
+    BackendError,
+    ConcurrencyConflict,
+    InvalidInput,
+    InvalidTransition,
+    SessionNotFound,
+    SessionStoreError,
+)
+
+if TYPE_CHECKING:
+    from ..core import StoreCore
+
+NAMESPACE = uuid.UUID("5e55105e-0000-4000-8000-000000000001")
+MAX_PROBLEMS_KEPT = 200
+Progress = Callable[[int], None]
+"""Called with the number of bytes just read, to drive a progress bar."""
+
+
+class RecordError(Exception):
+    """A source record that cannot be read (not JSON, or missing what the format needs)."""
+
+
+class ImportAborted(InvalidInput):
+    """``strict`` import stopped at a malformed record; nothing of that session was written."""
+
+
+def session_uuid(fmt: str, source_id: str) -> str:
+    """The same source always gets the same session id, so a re-import finds it."""
+    return str(uuid.uuid5(NAMESPACE, f"{fmt}:{source_id}"))
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 or epoch-seconds time from a source; naive times are taken as UTC."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass
+class ImportReport:
+    """What an import did: sessions written, found already present, events, and skips."""
+
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    events: int = 0
+    files: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    malformed: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def problem(self, where: str, message: str) -> None:
+        self.malformed += 1
+        if len(self.problems) < MAX_PROBLEMS_KEPT:
+            self.problems.append(f"{where}: {message}")
+
+
+@dataclass
+class ImportContext:
+    """One import run: the store, the strictness, the report and the progress callback."""
+
+    store: StoreCore
+    strict: bool = False
+    progress: Progress | None = None
+    report: ImportReport = field(default_factory=ImportReport)
+
+    def malformed(self, where: str, message: str) -> None:
+        """A record we cannot import: stop under ``strict``, else count it and go on."""
+        if self.strict:
+            raise ImportAborted(
+                f"{where}: {message}; stopped (--strict): nothing of this session was written"
+            )
+        self.report.problem(where, message)
+
+    def ignore(self, reason: str) -> None:
+        """A record that is not part of the conversation (progress updates, snapshots...)."""
+        self.report.skipped[reason] += 1
+
+    def advance(self, nbytes: int) -> None:
+        if self.progress is not None:
+            self.progress(nbytes)
+
+    def exists(self, session_id: str) -> bool:
+        try:
+            self.store.current_version(session_id)
+        except SessionNotFound:
+            return False
+        return True
+
+    @contextmanager
+    def session(
+        self, fmt: str, source_id: str, where: str, **create: Any
+    ) -> Iterator[SessionWriter | None]:
+        """Create the session for ``source_id`` and yield its writer, all in one batch.
+
+        Yields ``None`` when the session already exists (a re-import): nothing is written.
+        """
+        session_id = session_uuid(fmt, source_id)
+        if self.exists(session_id):
+            self.report.existing.append(session_id)
+            yield None
+            return
+        with self.store.batch():
+            self.store.create_session(session_id=session_id, **create)
+            writer = SessionWriter(self, session_id, where, create.get("agent_id"))
+            self.store.change_status(session_id, "active")
+            writer.version = 2
+            yield writer
+        self.report.created.append(session_id)
+        self.report.events += writer.version
+
+
+class SessionWriter:
+    """Writes one imported session through the store's public API, counting its events."""
+
+    def __init__(self, ctx: ImportContext, session_id: str, where: str, own_agent: str | None):
+        self.ctx = ctx
+        self.store = ctx.store
+        self.session_id = session_id
+        self.where = where
+        self.version = 0
+        self._own_agent = own_agent
+        self._agents: set[str] = set()
+        self._usage: dict[str, tuple[int, int]] = {}
+
+    def attempt(self, where: str, write: Callable[[], int]) -> None:
+        """Run one write; a record the domain refuses is reported like a malformed one."""
+        try:
+            self.version = write()
+        except (BackendError, ConcurrencyConflict):
+            raise
+        except SessionStoreError as e:
+            self.ctx.malformed(where, str(e))
+
+    def ensure_agent(self, agent_id: str | None, where: str, **fields: Any) -> None:
+        """Add an agent the first time it appears (the domain refuses unknown agents)."""
+        if agent_id is None or agent_id == self._own_agent or agent_id in self._agents:
+            return
+        self._agents.add(agent_id)
+        self.attempt(where, lambda: self.store.add_agent(self.session_id, agent_id, **fields))
+
+    def message(self, where: str, role: str, content: str, **fields: Any) -> None:
+        self.ensure_agent(fields.get("agent_id"), where)
+        self.attempt(
+            where, lambda: self.store.add_message(self.session_id, role, content, **fields)
+        )
+
+    def usage(self, response_id: str | None, tokens_in: int, tokens_out: int) -> tuple[int, int]:
+        """The tokens not yet counted for this model response.
+
+        Sources repeat one response's usage on every record made from it (Claude Code writes
+        one line per content block); counting only the growth keeps totals equal to the
+        response's final usage however many records share it.
+        """
+        if response_id is None:
+            return tokens_in, tokens_out
+        seen_in, seen_out = self._usage.get(response_id, (0, 0))
+        self._usage[response_id] = (max(seen_in, tokens_in), max(seen_out, tokens_out))
+        return max(0, tokens_in - seen_in), max(0, tokens_out - seen_out)
+
+    def status(self, target: str, where: str, reason: str | None = None) -> None:
+        """Move to ``target``, recovering first from ``error`` when the machine requires it."""
+        try:
+            self.version = self.store.change_status(self.session_id, target, reason=reason)
+        except InvalidTransition:
+            try:  # error -> active must pass through recovering
+                self.store.change_status(self.session_id, "recovering", reason=reason)
+                self.version = self.store.change_status(self.session_id, target, reason=reason)
+            except InvalidTransition:
+                self.ctx.ignore(f"status change to {target} that the status machine refuses")
+
+    def complete(self, result: str | None) -> None:
+        self.version = self.store.complete(self.session_id, result=result)
+
+    def compaction(self, where: str, **fields: Any) -> None:
+        self.attempt(where, lambda: self.store.record_compaction(self.session_id, **fields))
+
+
+# -- reading input ------------------------------------------------------------------------------
+def discover(paths: Iterable[str | Path], suffixes: tuple[str, ...]) -> list[Path]:
+    """The files to import: files as given, folders searched recursively, in a stable order."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in suffixes))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InvalidInput(f"{path}: no such file or folder; check the path")
+    return found
+
+
+def jsonl_records(path: Path, ctx: ImportContext) -> Iterator[tuple[str, Any]]:
+    """``(where, record)`` for each non-blank line; a line that is not JSON is reported."""
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            ctx.advance(len(raw))
+            if not raw.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                yield where, json.loads(raw)
+            except ValueError as e:
+                ctx.malformed(where, f"not a JSON line ({e})")
+
+
+class _CountingReader:
+    """A binary file that reports how much was read, for the progress bar."""
+
+    def __init__(self, f: IO[bytes], ctx: ImportContext) -> None:
+        self._f, self._ctx = f, ctx
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._f.read(size)
+        self._ctx.advance(len(data))
+        return data
+
+
+def json_items(path: Path, ctx: ImportContext, prefix: str = "item") -> Iterator[tuple[str, Any]]:
+    """``(where, item)`` for each item under ``prefix``, parsed incrementally with ijson.
+
+    Only one item is in memory at a time. JSON has no record lines, so ``where`` names the
+    item's index. Broken JSON cannot be resynchronised: it is reported and the file ends there.
+    """
+    index = 0
+    with path.open("rb") as f:
+        try:
+            for index, item in enumerate(
+                ijson.items(_CountingReader(f, ctx), prefix, use_float=True)
+            ):
+                yield f"{path}:{prefix}[{index}]", item
+        except ijson.JSONError as e:
+            ctx.malformed(f"{path}:{prefix}[{index}]", f"malformed JSON, rest of file unread ({e})")
+
+
+def first_char(path: Path) -> str:
+    """The first non-blank character of a file: ``[`` or ``{`` tells a JSON file's shape."""
+    with path.open("rb") as f:
+        while chunk := f.read(4096):
+            stripped = chunk.lstrip()
+            if stripped:
+                return chr(stripped[0])
+    return ""
+
+
+def text_of(content: Any) -> str:
+    """Plain text of a content field: a string, or a list of text/image parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, dict):
+                kind = part.get("type")
+                if isinstance(part.get("text"), str):
+                    parts.append(part["text"])
+                elif kind in ("image", "image_url"):
+                    parts.append("[image]")
+        return "\n".join(parts)
+    return json.dumps(content, ensure_ascii=False)
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (sources omit or null fields)."""
+    return value if isinstance(value, dict) else {}
+
+
+def short(text: str | None, limit: int = 2000) -> str | None:
+    """Short fields (result, reason, description) are capped; the full text is a message."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"

@@ -1,0 +1,160 @@
+"""sessionstore's own JSONL export, and its re-import (format ``jsonl``).
+
+An export is a header line, then one line per event: its place, type, times, data and hashes.
+A fork's export starts with its ancestors' events up to the fork point (its lineage), so the
+file alone rebuilds it. Re-importing goes through ``store.accept``, which re-decides every
+event with its recorded times: the same inputs give the same hashes, and each line's hash is
+checked against its content before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from ..domain import events as ev
+from ..domain.errors import BackendError, IntegrityError, SessionStoreError
+from ..storage.codec import EventCodec, link_hash
+from .core import ImportContext, RecordError, discover, jsonl_records
+
+if TYPE_CHECKING:
+    from ..core import EventRecord, StoreCore
+
+HEADER = "sessionstore-export"
+FORMAT_VERSION = 1
+
+
+def export_jsonl(store: StoreCore, session_id: str, out: IO[str]) -> int:
+    """Write ``session_id``'s events (a fork's with its lineage) to ``out``; returns the count."""
+    state = store.state(session_id)
+    header = {
+        "export": HEADER,
+        "format_version": FORMAT_VERSION,
+        "session_id": state.session_id,
+        "lineage": [entry.model_dump(mode="json") for entry in state.lineage],
+    }
+    out.write(json.dumps(header) + "\n")
+    count = 0
+    for record in store.events(session_id):
+        out.write(json.dumps(event_line(record), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def event_line(record: EventRecord) -> dict[str, Any]:
+    return {
+        "session_id": record.session_id,
+        "version": record.version,
+        "type": record.type,
+        "recorded_at": record.recorded_at.isoformat(),
+        "occurred_at": record.occurred_at.isoformat() if record.occurred_at else None,
+        "data": record.event.model_dump(mode="json", exclude=set(ev.ENVELOPE_FIELDS)),
+        "prev_hash": record.prev_hash.hex(),
+        "hash": record.hash.hex(),
+    }
+
+
+def parse_line(line: Any) -> ev.Event:
+    """The event a line describes, with its exported hashes; ``RecordError`` if it cannot be."""
+    if not isinstance(line, dict) or not isinstance(line.get("data"), dict):
+        raise RecordError("an event line needs session_id, version, type, times, data, hashes")
+    cls = ev.EVENT_TYPES.get(str(line.get("type")))
+    if cls is None:
+        raise RecordError(f"unknown event type {line.get('type')!r}")
+    try:
+        return cls.model_validate(
+            {
+                **line["data"],
+                "session_id": line.get("session_id"),
+                "version": line.get("version"),
+                "recorded_at": line.get("recorded_at"),
+                "occurred_at": line.get("occurred_at"),
+                "prev_hash": bytes.fromhex(str(line.get("prev_hash", ""))),
+                "hash": bytes.fromhex(str(line.get("hash", ""))),
+            }
+        )
+    except (ValidationError, ValueError) as e:
+        raise RecordError(f"not a valid {cls.__name__}: {e}".splitlines()[0]) from None
+
+
+def import_export(ctx: ImportContext, paths: list[str]) -> None:
+    codec = EventCodec()
+    for path in discover(paths, (".jsonl",)):
+        ctx.report.files += 1
+        group: list[tuple[str, ev.Event]] = []
+        broken: str | None = None  # a session with a bad line: the rest of it cannot chain
+        for where, line in jsonl_records(path, ctx):
+            if isinstance(line, dict) and line.get("export") == HEADER:
+                continue
+            bad_session = None
+            try:
+                event = parse_line(line)
+                if event.session_id == broken:
+                    ctx.ignore("export lines after a malformed line of their session")
+                    continue
+                if group and group[0][1].session_id != event.session_id:
+                    _write(ctx, path, group)
+                    group = []
+                bad_session = event.session_id
+                _check_hash(codec, event, group)
+            except RecordError as e:
+                ctx.malformed(where, str(e))
+                broken = bad_session if bad_session else (group[0][1].session_id if group else None)
+                group = []
+                continue
+            group.append((where, event))
+        _write(ctx, path, group)
+
+
+def _check_hash(codec: EventCodec, event: ev.Event, group: list[tuple[str, ev.Event]]) -> None:
+    previous = group[-1][1] if group else None
+    same_session = previous is not None and previous.session_id == event.session_id
+    if same_session and previous and (
+        event.prev_hash != previous.hash or event.version != previous.version + 1
+    ):
+        raise RecordError(f"event {event.version} does not follow event {previous.version}")
+    body = codec.encode_body(event)
+    digest = link_hash(event.prev_hash, event.type_name, event.session_id, event.version, body)
+    if digest != event.hash:
+        raise RecordError(
+            f"the hash of {event.type_name} {event.version} does not match its content: "
+            "the export was altered"
+        )
+
+
+def _write(ctx: ImportContext, path: Path, group: list[tuple[str, ev.Event]]) -> None:
+    if not group:
+        return
+    session_id = group[0][1].session_id
+    if ctx.exists(session_id):
+        version = ctx.store.current_version(session_id)
+        last = group[-1][1]
+        if version >= last.version and _hash_at(ctx, session_id, last.version) == last.hash:
+            ctx.report.existing.append(session_id)
+            return
+        ctx.malformed(f"{path}", f"session {session_id} exists with different events; not changed")
+        return
+    try:
+        with ctx.store.batch():
+            for where, event in group:  # noqa: B007 (where names the refused line)
+                ctx.store.accept(session_id, event)
+    except BackendError:
+        raise
+    except SessionStoreError as e:  # the domain refused an event: nothing was written
+        ctx.malformed(where, str(e))
+        return
+    stored = [r.hash for r in ctx.store.events(session_id, after=group[0][1].version - 1)]
+    if stored != [e.hash for _, e in group]:  # cannot happen unless the domain rules changed
+        raise IntegrityError(
+            f"{group[0][0]}: re-imported session {session_id} got other hashes than exported"
+        )
+    ctx.report.created.append(session_id)
+    ctx.report.events += len(group)
+
+
+def _hash_at(ctx: ImportContext, session_id: str, version: int) -> bytes:
+    found = list(ctx.store.events(session_id, after=version - 1, upto=version))
+    return found[0].hash if found else b""

@@ -1,0 +1,143 @@
+"""OpenAI chat-completion logs: a JSON list of messages (one session), or a list of records
+that each hold one (``traj``, ``messages`` or ``history``; tau-bench's files are like this).
+A ``.jsonl`` file holds one such record or message list per line.
+
+Roles map onto the store's four: ``developer`` is a system message, ``function`` a tool one.
+``tool_calls`` keep their function names and parsed arguments; ``usage`` becomes tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+from .core import (
+    ImportContext,
+    RecordError,
+    SessionWriter,
+    discover,
+    first_char,
+    json_items,
+    jsonl_records,
+    obj,
+    text_of,
+)
+
+FORMAT = "openai-chat"
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant",
+         "tool": "tool", "function": "tool"}
+MESSAGE_KEYS = ("traj", "messages", "history")
+
+
+def import_openai_chat(ctx: ImportContext, paths: list[str]) -> None:
+    for path in discover(paths, (".json", ".jsonl")):
+        ctx.report.files += 1
+        if path.suffix == ".jsonl":
+            for where, record in jsonl_records(path, ctx):
+                _import_record(ctx, path, where, where.rsplit(":", 1)[1], record)
+        elif first_char(path) == "[":
+            _import_array(ctx, path)
+        else:
+            ctx.malformed(str(path), "expected a JSON list of messages or of records")
+
+
+def _import_array(ctx: ImportContext, path: Path) -> None:
+    items = json_items(path, ctx)
+    first = next(items, None)
+    if first is None:
+        return
+    if isinstance(first[1], dict) and "role" in first[1]:  # one conversation, streamed
+        with ctx.session(FORMAT, path.name, str(path), **_create(path.name, {})) as writer:
+            if writer is not None:
+                for where, message in itertools.chain([first], items):
+                    _message_or_report(writer, where, message)
+                writer.status("idle", str(path), reason="end of transcript")
+        return
+    for where, record in itertools.chain([first], items):
+        _import_record(ctx, path, where, where.rsplit("[", 1)[1].rstrip("]"), record)
+
+
+def _import_record(ctx: ImportContext, path: Path, where: str, index: str, record: Any) -> None:
+    messages = record if isinstance(record, list) else None
+    if isinstance(record, dict):
+        messages = next((record[k] for k in MESSAGE_KEYS if isinstance(record.get(k), list)), None)
+    if messages is None:
+        ctx.malformed(where, f"a record needs a message list ({', '.join(MESSAGE_KEYS)})")
+        return
+    meta = {k: v for k, v in record.items() if k not in MESSAGE_KEYS} if isinstance(
+        record, dict) else {}
+    source_id = f"{path.name}#{index}"
+    with ctx.session(FORMAT, source_id, where, **_create(source_id, meta)) as writer:
+        if writer is None:
+            return
+        for n, message in enumerate(messages):
+            _message_or_report(writer, f"{where}.message[{n}]", message)
+        if "reward" in meta:
+            writer.complete(f"reward {meta['reward']}")
+        else:
+            writer.status("idle", where, reason="end of transcript")
+
+
+def _create(source_id: str, meta: dict[str, Any]) -> dict[str, Any]:
+    task = meta.get("task_id")
+    return dict(
+        name=f"openai-chat {source_id}" + (f" task {task}" if task is not None else ""),
+        agent_id="assistant",
+        metadata={"source": FORMAT, **meta},
+    )
+
+
+def _message_or_report(writer: SessionWriter, where: str, message: Any) -> None:
+    try:
+        add_openai_message(writer, where, message)
+    except RecordError as e:
+        writer.ctx.malformed(where, str(e))
+
+
+def add_openai_message(
+    writer: SessionWriter, where: str, message: Any, **extra: Any
+) -> None:
+    """One chat-completion message (also SWE-agent's history entries) as a store message."""
+    if not isinstance(message, dict) or message.get("role") not in ROLES:
+        raise RecordError(f"a message needs a role ({', '.join(ROLES)})")
+    calls = [tool_call(c) for c in message.get("tool_calls") or []]
+    if isinstance(message.get("function_call"), dict):
+        calls.append(tool_call({"function": message["function_call"]}))
+    usage = obj(message.get("usage"))
+    tokens_in, tokens_out = writer.usage(
+        message.get("id"), int(usage.get("prompt_tokens") or 0),
+        int(usage.get("completion_tokens") or 0),
+    )
+    role = ROLES[message["role"]]
+    writer.message(
+        where,
+        role,
+        text_of(message.get("content")),
+        tool_calls=calls,
+        tool_name=message.get("name") if role == "tool" else None,
+        tool_call_id=message.get("tool_call_id"),
+        model=message.get("model"),
+        tokens_in=tokens_in or None,
+        tokens_out=tokens_out or None,
+        **extra,
+    )
+
+
+def tool_call(call: Any) -> dict[str, Any]:
+    """``{"id", "function": {"name", "arguments": "<json>"}}`` -> a store tool call."""
+    if not isinstance(call, dict):
+        raise RecordError("a tool call must be an object")
+    function = obj(call.get("function")) or call
+    name = function.get("name")
+    if not isinstance(name, str):
+        raise RecordError("a tool call needs a function name")
+    arguments = function.get("arguments")
+    if isinstance(arguments, str):
+        with contextlib.suppress(ValueError):  # not JSON: keep the text the model produced
+            arguments = json.loads(arguments)
+    return {"id": call.get("id"), "name": name, "arguments": arguments}
+
+
