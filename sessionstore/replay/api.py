@@ -1,10 +1,451 @@
-"""The replay half of ``SessionStore`` (checkpoints, time travel, forks, diff, what-if)."""
+"""The replay half of ``SessionStore``: checkpoints, time travel, forks, diff and what-if.
+
+How it hooks into the write path (``core.py``): after every commit the live state of each
+written session is checked, and once ``checkpoint_every`` events have passed since the
+newest checkpoint in its history, that state is encoded into an automatic checkpoint.
+Automatic checkpoints are a storage optimisation: they add no event. Inside ``batch()``
+they are held back and stored only once the batch is recorded. ``checkpoint()`` is the
+explicit kind: it also appends ``CheckpointCreated``.
+
+Reading a state at a version loads the nearest intact checkpoint at or before it and
+applies at most ``checkpoint_every`` events (``reducer_steps`` counts them).
+"""
 
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-class ReplayMixin:
+from ..domain import events as ev
+from ..domain.errors import (
+    CheckpointNotFound,
+    CorruptCheckpoint,
+    InvalidInput,
+    SessionStoreError,
+)
+from ..domain.reducer import apply
+from ..domain.session import Session
+from ..domain.state import SessionState
+from ..storage.checkpoints import CheckpointRecord, open_checkpoint_store
+from ..storage.log import check_session_id
+from ..storage.verify import VerifyReport
+from .checkpointer import Checkpointer
+from .diff import BranchDiff, diff_states
+
+if TYPE_CHECKING:
+    from ..core import StoreCore, _Cached
+
+    _Base = StoreCore
+else:
+    _Base = object
+
+log = logging.getLogger(__name__)
+Transform = Callable[[ev.Event], Sequence[ev.Event]]
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    removed: list[CheckpointRecord]
+    rebased: list[str]  # kept checkpoints re-encoded because their parent was removed
+    kept: int
+
+
+class ReplayMixin(_Base):
     """Checkpoints and time travel. Mixed into ``SessionStore``."""
 
     def _init_replay(self, checkpoint_every: int) -> None:
+        if checkpoint_every < 1:
+            raise InvalidInput(f"checkpoint_every must be at least 1, not {checkpoint_every}")
         self.checkpoint_every = checkpoint_every
+        self.reducer_steps = 0  # events applied on top of checkpoints, for benchmarks
+        self._checkpointer = Checkpointer(open_checkpoint_store(self._log.recorder), self._clock)
+        self._pending_checkpoints: list[CheckpointRecord] = []
+        self._anchors: dict[str, int] = {}  # session -> version of its newest usable checkpoint
+        self._no_auto: set[str] = set()
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def checkpoint(self, session_id: str, *, label: str | None = None) -> str:
+        """Checkpoint the session's current state; appends ``CheckpointCreated``. Returns its id."""
+        session_id = check_session_id(session_id)
+        self._require_exists(session_id)
+        return self.retry(lambda: self._checkpoint_once(session_id, label))
+
+    def _checkpoint_once(self, session_id: str, label: str | None) -> str:
+        with self._lock:
+            state = self._cached(session_id, None).session.state
+            version = state.version
+            record = self._checkpointer.prepare(state, label=label, automatic=False)
+
+            def decide(s: Session) -> ev.Event:
+                return s.record_checkpoint(record.checkpoint_id, label=label, at_version=version)
+
+            if self._staged is not None:
+                self._write(session_id, version, decide)
+                self._pending_checkpoints.append(record)
+            else:
+                self._checkpointer.store.put([record])
+                try:
+                    self._write(session_id, version, decide)
+                except BaseException:
+                    self._checkpointer.store.delete([record.checkpoint_id])
+                    self._forget(session_id)
+                    raise
+            self._anchors[session_id] = max(self._anchors.get(session_id, 0), version)
+            return record.checkpoint_id
+
+    def checkpoints(self, session_id: str) -> list[CheckpointRecord]:
+        """The session's checkpoints (metadata, no blobs), oldest first."""
+        session_id = check_session_id(session_id)
+        self._require_exists(session_id)
+        return self._checkpointer.store.list(session_id)
+
+    def latest_checkpoint(self, session_id: str) -> CheckpointRecord | None:
+        found = self.checkpoints(session_id)
+        return found[-1] if found else None
+
+    def checkpoint_info(self, checkpoint_id: str) -> CheckpointRecord:
+        record = self._checkpointer.store.get(checkpoint_id)
+        if record is None:
+            raise CheckpointNotFound(checkpoint_id)
+        return record.without_blob()
+
+    def delete_checkpoint(self, checkpoint_id: str) -> PruneReport:
+        """Delete one checkpoint; checkpoints that were deltas of it are re-based first."""
+        record = self.checkpoint_info(checkpoint_id)
+        return self._remove(record.session_id, {checkpoint_id})
+
+    def prune_checkpoints(
+        self, session_id: str, *, keep: int = 10, explicit: bool = False
+    ) -> PruneReport:
+        """Keep the newest ``keep`` automatic checkpoints; remove the older ones.
+
+        Explicit checkpoints (the log names them) are kept unless ``explicit`` is true, in
+        which case they count towards ``keep`` too. Kept checkpoints never break: any that
+        was a delta of a removed one is re-based. Corrupt ones that cannot be re-based are
+        removed and reported.
+        """
+        if keep < 0:
+            raise InvalidInput(f"keep must be 0 or more, not {keep}")
+        candidates = [r for r in self.checkpoints(session_id) if explicit or r.automatic]
+        doomed = candidates[: max(len(candidates) - keep, 0)]
+        return self._remove(check_session_id(session_id), {r.checkpoint_id for r in doomed})
+
+    def _remove(self, session_id: str, doomed: set[str]) -> PruneReport:
+        with self._lock:
+            removed, rebased = self._checkpointer.remove(session_id, doomed)
+            self._forget(session_id)
+            kept = len(self._checkpointer.store.list(session_id))
+        return PruneReport(removed=removed, rebased=rebased, kept=kept)
+
+    # -- time travel --------------------------------------------------------------------------
+    def state(
+        self,
+        session_id: str,
+        *,
+        at_version: int | None = None,
+        at_time: datetime | None = None,
+        checkpoint: str | None = None,
+    ) -> SessionState:
+        """The state now, or at a version, at a time (the last event recorded at or before
+        it), or at a checkpoint. Always a copy: changing it changes nothing stored."""
+        if sum(x is not None for x in (at_version, at_time, checkpoint)) > 1:
+            raise InvalidInput("give at most one of at_version, at_time and checkpoint")
+        session_id = check_session_id(session_id)
+        if checkpoint is not None:
+            return self._state_at_checkpoint(session_id, checkpoint)
+        if at_time is not None:
+            at_version = self._version_at_time(session_id, at_time)
+        if at_version is None:
+            return super().state(session_id)
+        self._check_version(session_id, at_version)
+        return self._build_state(session_id, at_version)
+
+    def _state_at_checkpoint(self, session_id: str, checkpoint_id: str) -> SessionState:
+        record = self._checkpoint_of(session_id, checkpoint_id)
+        full = self._checkpointer.store.get(checkpoint_id)
+        if full is not None:
+            try:
+                return self._checkpointer.load(full)
+            except CorruptCheckpoint as e:
+                log.warning("%s", e)
+        return self._build_state(session_id, record.version)
+
+    def _checkpoint_of(self, session_id: str, checkpoint_id: str) -> CheckpointRecord:
+        record = self.checkpoint_info(checkpoint_id)
+        if record.session_id != session_id:
+            raise InvalidInput(
+                f"checkpoint {checkpoint_id} belongs to session {record.session_id}, not "
+                f"{session_id}; list a session's checkpoints with `sessionstore checkpoints`"
+            )
+        return record
+
+    def _check_version(self, session_id: str, version: int) -> None:
+        head = self._require_exists(session_id)
+        if not 1 <= version <= head.version:
+            raise InvalidInput(
+                f"session {session_id} has versions 1 to {head.version}, not {version}"
+            )
+
+    def _version_at_time(self, session_id: str, moment: datetime) -> int:
+        """The last version recorded at or before ``moment`` (store clocks do not go back)."""
+        if moment.tzinfo is None:
+            raise InvalidInput(f"time {moment.isoformat()} has no time zone; pass an aware one")
+        head = self._require_exists(session_id)
+        lo, hi = head.first_version, head.version
+        if self._recorded_at(session_id, lo) > moment:
+            if lo == 1:
+                raise InvalidInput(
+                    f"session {session_id} did not exist yet at {moment.isoformat()}"
+                )
+            forked = self._forked_event(session_id, lo)
+            parent_version = self._version_at_time(forked.parent_id, moment)
+            return min(parent_version, forked.parent_version)
+        while lo < hi:  # invariant: recorded_at(lo) <= moment
+            mid = (lo + hi + 1) // 2
+            if self._recorded_at(session_id, mid) <= moment:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def _recorded_at(self, session_id: str, version: int) -> datetime:
+        row = next(self._log.stored(session_id, after=version - 1, upto=version))
+        return self._log.codec.decode(row).recorded_at
+
+    def _build_state(self, session_id: str, upto: int | None = None) -> SessionState:
+        """The nearest intact checkpoint at or before ``upto``, then the events after it."""
+        head = self._require_exists(session_id)
+        target = head.version if upto is None else min(upto, head.version)
+        forked = (
+            self._forked_event(session_id, head.first_version) if head.first_version > 1 else None
+        )
+        if forked is not None and target <= forked.parent_version:
+            return self._build_state(forked.parent_id, target)
+        base = self._checkpointer.load_nearest(session_id, target)
+        after = 0 if base is None else base.version
+        if base is None and forked is not None:
+            base = self._build_state(forked.parent_id, forked.parent_version)
+        return self._apply_tail(self._log.read(session_id, after=after, upto=target), base)
+
+    def _apply_tail(self, events: Iterator[ev.Event], state: SessionState | None) -> SessionState:
+        for event in events:
+            if state is None:
+                state = SessionState(session_id=event.session_id)
+            apply(state, event)
+            self.reducer_steps += 1
+        if state is None:
+            raise InvalidInput("a state needs at least one event")
+        return state
+
+    # -- forks --------------------------------------------------------------------------------
+    def fork(
+        self,
+        session_id: str,
+        *,
+        checkpoint: str | None = None,
+        at_version: int | None = None,
+        name: str | None = None,
+        label: str | None = None,
+        reason: str | None = None,
+    ) -> str:
+        """Start a new session from ``session_id`` at a checkpoint, a version or now.
+
+        It costs one event whatever the parent's length: no parent event is copied and no
+        state is built (inside a batch the state is built, since the batch may go on
+        writing to the fork). Returns the new session's id.
+        """
+        owner, version, checkpoint_id = self._fork_point(session_id, checkpoint, at_version)
+        new_id = str(uuid.uuid4())
+        fields: dict[str, Any] = dict(
+            checkpoint_id=checkpoint_id, name=name, label=label, reason=reason
+        )
+        with self._lock:
+            if self._staged is None:
+                # Session.fork reads only the parent's id and version; the fork's real
+                # state is built on first use, so none is cached.
+                stub = SessionState(session_id=owner, version=version)
+                session = Session.fork(stub, new_id, clock=self._clock, **fields)
+                self._no_auto.add(new_id)
+                try:
+                    self._commit({new_id: self._cached_entry(session)}, session.pending)
+                finally:
+                    self._no_auto.discard(new_id)
+                    self._cache.pop(new_id, None)
+            else:
+                session = Session.fork(self._point_state(owner, version), new_id,
+                                       clock=self._clock, **fields)
+                self._commit({new_id: self._cached_entry(session)}, session.pending)
+        return new_id
+
+    def _cached_entry(self, session: Session) -> _Cached:
+        from ..core import _Cached
+
+        return _Cached(session, b"")
+
+    def _point_state(self, owner: str, version: int) -> SessionState:
+        cached = self._cache.get(owner)
+        if cached is not None and cached.session.state.version == version:
+            return cached.session.state.model_copy(deep=True)
+        return self._build_state(owner, version)
+
+    def _fork_point(
+        self, session_id: str, checkpoint: str | None, at_version: int | None
+    ) -> tuple[str, int, str | None]:
+        """(the session whose log holds the point, the version, the checkpoint id)."""
+        session_id = check_session_id(session_id)
+        if checkpoint is not None and at_version is not None:
+            raise InvalidInput("give a checkpoint or a version to fork at, not both")
+        head = self._require_exists(session_id)
+        if checkpoint is not None:
+            version = self._checkpoint_of(session_id, checkpoint).version
+        elif at_version is not None:
+            self._check_version(session_id, at_version)
+            version = at_version
+        else:
+            version = head.version
+        owner = session_id
+        while version < head.first_version:  # the point is in a parent's part
+            owner = self._forked_event(owner, head.first_version).parent_id
+            head = self._require_exists(owner)
+        return owner, version, checkpoint
+
+    # -- what if ------------------------------------------------------------------------------
+    def whatif(
+        self,
+        session_id: str,
+        *,
+        transform: Transform,
+        at_version: int | None = None,
+        checkpoint: str | None = None,
+        name: str | None = None,
+        label: str | None = None,
+    ) -> str:
+        """Fork at the point, then re-apply the parent's later events through ``transform``.
+
+        ``transform(event)`` returns the events to record instead (none drops it, several
+        insert). Each is re-checked by the domain; if one is refused, nothing is recorded
+        (no half-made fork) and ``InvalidInput`` names the parent event it came from. The
+        parent's ``CheckpointCreated`` and ``SessionForked`` events are not replayed.
+        """
+        _, version, _ = self._fork_point(session_id, checkpoint, at_version)
+        later = self.events(session_id, after=version)
+        with self.batch():
+            new_id = self.fork(session_id, checkpoint=checkpoint, at_version=version,
+                               name=name, label=label, reason="what-if")
+            for record in later:
+                if isinstance(record.event, ev.CheckpointCreated | ev.SessionForked):
+                    continue
+                for event in transform(record.event):
+                    self._accept_transformed(new_id, record.version, event)
+        return new_id
+
+    def _accept_transformed(self, fork_id: str, source_version: int, event: Any) -> None:
+        if not isinstance(event, ev.Event):
+            raise InvalidInput(
+                f"what-if transform of event {source_version} returned {type(event).__name__}, "
+                "not an event; nothing was written"
+            )
+        try:
+            self.accept(fork_id, event)
+        except SessionStoreError as e:
+            raise InvalidInput(
+                f"what-if stopped at parent event {source_version}: its transform gave a "
+                f"{event.type_name} that the fork refuses ({e}); nothing was written"
+            ) from e
+
+    # -- diff ---------------------------------------------------------------------------------
+    def diff(self, a: str, b: str) -> BranchDiff:
+        """Compare two sessions: common ancestor, divergence point and what differs after."""
+        return diff_states(self.state(a), self.state(b))
+
+    # -- verify -------------------------------------------------------------------------------
+    def verify(self, session_id: str | None = None) -> VerifyReport:
+        """Hash chains (see ``StoreCore.verify``) and every checkpoint's checksum and chain."""
+        report = super().verify(session_id)
+        if session_id is not None:
+            sessions = [check_session_id(session_id)]
+        else:
+            sessions = [h.session_id for h in self._log.heads()]
+        for sid in sessions:
+            report.problems.extend(self._checkpointer.problems(sid))
+        return report
+
+    # -- automatic checkpoints (the write path) -----------------------------------------------
+    def _commit(self, sessions: dict[str, _Cached], new_events: list[ev.Event]) -> None:
+        super()._commit(sessions, new_events)
+        for session_id, cached in sessions.items():
+            if session_id not in self._no_auto:
+                self._maybe_checkpoint(cached.session.state)
+
+    def _maybe_checkpoint(self, state: SessionState) -> None:
+        if state.version - self._anchor(state) < self.checkpoint_every:
+            return
+        record = self._checkpointer.prepare(state, label=None, automatic=True)
+        self._anchors[state.session_id] = state.version
+        if self._staged is not None:
+            self._pending_checkpoints.append(record)
+        else:
+            self._store_automatic([record])
+
+    def _after_append(self, recorded: list[Any]) -> None:
+        super()._after_append(recorded)
+        if self._pending_checkpoints and self._staged is None:
+            records, self._pending_checkpoints = self._pending_checkpoints, []
+            self._store_automatic(records)
+
+    def _store_automatic(self, records: list[CheckpointRecord]) -> None:
+        # The events are already recorded: a failure here must not fail the write. Replay
+        # works without the checkpoint; the next one starts a fresh chain.
+        try:
+            self._checkpointer.store.put(records)
+        except Exception as e:  # any storage failure: logged, never raised
+            log.warning("automatic checkpoint not stored: %s", e)
+            for record in records:
+                self._forget(record.session_id)
+
+    @contextmanager
+    def batch(self) -> Iterator[StoreCore]:
+        outer = self._staged is None
+        try:
+            with super().batch() as store:
+                yield store
+        except BaseException:
+            if outer:
+                with self._lock:
+                    dropped, self._pending_checkpoints = self._pending_checkpoints, []
+                    for record in dropped:
+                        self._forget(record.session_id)
+            raise
+
+    def _forget(self, session_id: str) -> None:
+        self._checkpointer.forget([session_id])
+        self._anchors.pop(session_id, None)
+
+    def _anchor(self, state: SessionState) -> int:
+        """The version of the newest checkpoint in ``state``'s history (0: none)."""
+        session_id = state.session_id
+        if session_id not in self._anchors:
+            own = self._checkpointer.store.list(session_id)
+            if own:
+                self._anchors[session_id] = own[-1].version
+            elif state.lineage and state.lineage[-1].session_id == session_id:
+                entry = state.lineage[-1]
+                self._anchors[session_id] = self._anchor_at(entry.parent_id, entry.parent_version)
+            else:
+                self._anchors[session_id] = 0
+        return self._anchors[session_id]
+
+    def _anchor_at(self, session_id: str, version: int) -> int:
+        own = [r.version for r in self._checkpointer.store.list(session_id) if r.version <= version]
+        if own:
+            return max(own)
+        head = self._log.head(session_id)
+        if head is None or head.first_version == 1:
+            return 0
+        forked = self._forked_event(session_id, head.first_version)
+        return self._anchor_at(forked.parent_id, min(version, forked.parent_version))

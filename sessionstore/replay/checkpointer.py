@@ -1,0 +1,227 @@
+"""The checkpoint keeper: which parent a new checkpoint deltas from, loading the nearest
+intact one, re-basing before a delete, and checking blobs for ``verify``.
+
+Parent policy (why storage stays linear): a new checkpoint is a delta of the session's
+latest one, except that it is written full when the messages added since its chain's full
+root are at least as many as the root holds (and the chain has a few links). Full roots
+thus at least double in size, so all roots together hold under 2N messages and the deltas
+about N: storage grows linearly with the session, and a corrupt link only spoils the
+checkpoints up to the next root.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..domain.errors import CorruptCheckpoint
+from ..domain.state import SessionState
+from ..storage.checkpoints import CheckpointRecord, CheckpointStore
+from ..storage.verify import Problem
+from . import blobs
+
+MIN_CHAIN = 4  # links before a doubled chain is folded into a new full root
+
+
+@dataclass(frozen=True)
+class _Tip:
+    """A session's latest checkpoint (no blob), its chain's root size and chain length."""
+
+    record: CheckpointRecord
+    root_messages: int
+    links: int
+
+
+class Checkpointer:
+    def __init__(self, store: CheckpointStore, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self._clock = clock
+        self._tips: dict[str, _Tip | None] = {}
+        self._lock = threading.Lock()
+
+    # -- writing ------------------------------------------------------------------------------
+    def prepare(
+        self, state: SessionState, *, label: str | None, automatic: bool
+    ) -> CheckpointRecord:
+        """Encode ``state`` as a new checkpoint (not yet stored) and make it the tip."""
+        with self._lock:
+            tip = self._tip(state.session_id)
+            parent = tip.record if tip is not None and self._extends(tip, state) else None
+            record = blobs.encode(
+                state,
+                checkpoint_id=str(uuid.uuid4()),
+                parent=parent,
+                label=label,
+                automatic=automatic,
+                created_at=self._clock(),
+            )
+            root = tip.root_messages if parent is not None and tip is not None else len(
+                state.messages
+            )
+            links = tip.links + 1 if parent is not None and tip is not None else 1
+            self._tips[state.session_id] = _Tip(record.without_blob(), root, links)
+        return record
+
+    @staticmethod
+    def _extends(tip: _Tip, state: SessionState) -> bool:
+        if tip.record.version > state.version or tip.record.message_count > len(state.messages):
+            return False
+        since_root = len(state.messages) - tip.root_messages
+        return not (since_root >= tip.root_messages and tip.links >= MIN_CHAIN)
+
+    def forget(self, session_ids: Iterable[str]) -> None:
+        """Drop cached tips (after a failed write, a delete or a prune)."""
+        with self._lock:
+            for session_id in session_ids:
+                self._tips.pop(session_id, None)
+
+    def _tip(self, session_id: str) -> _Tip | None:
+        if session_id not in self._tips:
+            rows = {r.checkpoint_id: r for r in self.store.list(session_id)}
+            latest = max(rows.values(), key=lambda r: (r.version, r.created_at), default=None)
+            self._tips[session_id] = None if latest is None else _walk_tip(latest, rows)
+        return self._tips[session_id]
+
+    # -- reading ------------------------------------------------------------------------------
+    def chain(self, record: CheckpointRecord) -> list[CheckpointRecord]:
+        """``record`` and its parents, root first; a missing parent is corruption."""
+        links = [record]
+        while links[-1].parent_id is not None:
+            parent = self.store.get(links[-1].parent_id)
+            if parent is None or len(links) > 100_000:
+                raise blobs.corrupt(links[-1], f"lost its parent {links[-1].parent_id}")
+            links.append(parent)
+        return links[::-1]
+
+    def load(self, record: CheckpointRecord) -> SessionState:
+        return blobs.decode(self.chain(record))
+
+    def load_nearest(self, session_id: str, version: int) -> SessionState | None:
+        """The state of the newest intact checkpoint at or before ``version``, or None.
+
+        A corrupt checkpoint (or one whose chain has a corrupt link) is skipped: the search
+        goes on below the corrupt link, since every checkpoint above it depends on it.
+        """
+        upto = version
+        while upto >= 1:
+            record = self.store.nearest(session_id, upto)
+            if record is None:
+                return None
+            try:
+                chain = self.chain(record)
+                bad = next((r for r in chain if not blobs.intact(r)), None)
+                if bad is None:
+                    return blobs.decode(chain)
+                upto = bad.version - 1
+            except CorruptCheckpoint:
+                upto = record.version - 1
+        return None
+
+    # -- removing -----------------------------------------------------------------------------
+    def remove(self, session_id: str, doomed: set[str]) -> tuple[list[CheckpointRecord], list[str]]:
+        """Delete ``doomed`` checkpoints, first re-basing the kept ones that depend on them.
+
+        A kept checkpoint whose chain runs through a doomed one is re-encoded against its
+        nearest kept ancestor (or as a full state), so replay never loses a checkpoint it
+        keeps. One that cannot be loaded (corrupt) is removed too. Returns (removed, rebased).
+        """
+        rows = {r.checkpoint_id: r for r in self.store.list(session_id)}
+        doomed = doomed & set(rows)
+        rebased: list[str] = []
+        for record in sorted(rows.values(), key=lambda r: r.version):
+            if record.checkpoint_id in doomed or not _depends_on(record, doomed, rows):
+                continue
+            stored = self.store.get(record.checkpoint_id)
+            try:
+                if stored is None:
+                    raise blobs.corrupt(record, "vanished while pruning")
+                state = self.load(stored)
+            except CorruptCheckpoint:
+                doomed.add(record.checkpoint_id)
+                continue
+            new_parent = _kept_ancestor(record, doomed, rows)
+            fresh = blobs.encode(
+                state,
+                checkpoint_id=record.checkpoint_id,
+                parent=new_parent,
+                label=record.label,
+                automatic=record.automatic,
+                created_at=record.created_at,
+            )
+            self.store.replace(fresh)
+            rows[record.checkpoint_id] = fresh.without_blob()
+            rebased.append(record.checkpoint_id)
+        self.store.delete(doomed)
+        self.forget([session_id])
+        removed = sorted((rows[i] for i in doomed), key=lambda r: r.version)
+        return removed, rebased
+
+    # -- verify -------------------------------------------------------------------------------
+    def problems(self, session_id: str) -> list[Problem]:
+        """One problem per checkpoint of the session that replay would have to skip."""
+        found: list[Problem] = []
+        listed = self.store.list(session_id)
+        known = {r.checkpoint_id for r in listed}
+        for meta in listed:
+            record = self.store.get(meta.checkpoint_id)
+            if record is None:
+                continue  # deleted meanwhile
+            detail = blobs.problem(record)
+            if detail is None and record.parent_id is not None and record.parent_id not in known:
+                detail = f"its parent checkpoint {record.parent_id} is missing"
+            if detail is not None:
+                found.append(
+                    Problem(
+                        session_id,
+                        record.version,
+                        "checkpoint",
+                        f"checkpoint {record.checkpoint_id}: {detail}; replay skips it "
+                        "(`sessionstore prune` removes it)",
+                    )
+                )
+        return found
+
+
+def _walk_tip(latest: CheckpointRecord, rows: dict[str, CheckpointRecord]) -> _Tip | None:
+    record, links = latest, 1
+    while record.parent_id is not None:
+        parent = rows.get(record.parent_id)
+        if parent is None:
+            return None  # a broken chain: start the next one afresh
+        record, links = parent, links + 1
+    return _Tip(latest, record.message_count, links)
+
+
+def _depends_on(record: CheckpointRecord, doomed: set[str], rows: dict[str, CheckpointRecord]) -> (
+    bool
+):
+    parent = record.parent_id
+    while parent is not None:
+        if parent in doomed or parent not in rows:
+            return True
+        parent = rows[parent].parent_id
+    return False
+
+
+def _kept_ancestor(
+    record: CheckpointRecord, doomed: set[str], rows: dict[str, CheckpointRecord]
+) -> CheckpointRecord | None:
+    parent = record.parent_id
+    while parent is not None and parent in rows:
+        if parent not in doomed:
+            return _rebased_root_safe(rows[parent], doomed, rows)
+        parent = rows[parent].parent_id
+    return None
+
+
+def _rebased_root_safe(
+    ancestor: CheckpointRecord, doomed: set[str], rows: dict[str, CheckpointRecord]
+) -> CheckpointRecord | None:
+    # Records are re-based oldest first, so a kept ancestor no longer depends on a doomed one.
+    return None if _depends_on(ancestor, doomed, rows) else ancestor
+
+
+__all__ = ["Checkpointer"]
