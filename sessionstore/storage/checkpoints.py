@@ -12,6 +12,7 @@ place that picks an implementation from the recorder type.
 
 from __future__ import annotations
 
+import sys
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -255,12 +256,17 @@ def _record(row: Any) -> CheckpointRecord:
 def open_checkpoint_store(recorder: SessionRecorder) -> CheckpointStore:
     """The checkpoint store that lives beside ``recorder``'s events.
 
-    PostgreSQL: add its branch here (a store using the recorder's own datastore).
-    Until then other recorders get an in-memory store: checkpoints are a speed-up that
-    replay can always do without, but they do not outlive the process.
+    PostgreSQL: a table beside the events (``postgres.PostgresCheckpointStore``).
+    Other recorders get an in-memory store: checkpoints are a speed-up that replay can
+    always do without, but they do not outlive the process.
     """
     if isinstance(recorder, SQLiteSessionRecorder):
         return SQLiteCheckpointStore(recorder)
+    # Only a loaded postgres module can have made the recorder: psycopg stays optional.
+    postgres = sys.modules.get(f"{__package__}.postgres")
+    if postgres is not None and isinstance(recorder, postgres.PostgresSessionRecorder):
+        store: CheckpointStore = postgres.PostgresCheckpointStore(recorder)
+        return store
     return InMemoryCheckpointStore()
 
 
