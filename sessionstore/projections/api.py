@@ -9,6 +9,7 @@ is given. Appends do not wait for projections: every query first applies what is
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,22 +49,25 @@ class ReadModelsMixin:
         # An explicit ``views`` is a SQLite path, ``sqlite:///path`` or ``:memory:``.
         self.views_path = sqlite_path(views) if views is not None else default_views(self.url)
         self._projector: Projector | None = None
+        self._opening_views = threading.Lock()
 
     @property
     def projector(self) -> Projector:
         """The store's projector, opened on first use."""
-        if self._projector is None:
-            self._projector = Projector(open_views(self.views_path), self._log)
-        return self._projector
+        with self._opening_views:
+            if self._projector is None:
+                self._projector = Projector(open_views(self.views_path), self._log)
+            return self._projector
 
     @property
     def views_db(self) -> sqlite_utils.Database:
         return self.projector.db
 
     def close(self) -> None:
-        if self._projector is not None:
-            self._projector.db.close()
-            self._projector = None
+        with self._opening_views:
+            if self._projector is not None:
+                self._projector.db.close()
+                self._projector = None
         super().close()  # type: ignore[misc]
 
     # -- keeping current --------------------------------------------------------------------
