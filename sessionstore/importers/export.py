@@ -10,6 +10,8 @@ checked against its content before anything is written.
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -39,7 +41,7 @@ def export_jsonl(store: StoreCore, session_id: str, out: IO[str]) -> int:
     out.write(json.dumps(header) + "\n")
     count = 0
     for record in store.events(session_id):
-        out.write(json.dumps(event_line(record), ensure_ascii=False) + "\n")
+        out.write(json.dumps(event_line(record), ensure_ascii=False, default=_plain) + "\n")
         count += 1
     return count
 
@@ -51,10 +53,19 @@ def event_line(record: EventRecord) -> dict[str, Any]:
         "type": record.type,
         "recorded_at": record.recorded_at.isoformat(),
         "occurred_at": record.occurred_at.isoformat() if record.occurred_at else None,
-        "data": record.event.model_dump(mode="json", exclude=set(ev.ENVELOPE_FIELDS)),
+        "data": record.data,
         "prev_hash": record.prev_hash.hex(),
         "hash": record.hash.hex(),
     }
+
+
+def _plain(value: Any) -> Any:
+    # Enums and times inside event data; floats (even inf) stay as json writes them.
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def parse_line(line: Any) -> ev.Event:
