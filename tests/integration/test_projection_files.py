@@ -94,3 +94,25 @@ def test_views_left_from_a_deleted_store_are_rebuilt_from_the_new_one(tmp_path: 
         assert [s["name"] for s in store.sessions()] == ["new"]
     with SessionStore(str(db), durability="normal") as store:  # same log: no rebuild
         assert store.projector.behind() == 0 and store.projector.position() == 1
+
+
+def test_threads_sharing_a_store_each_read_their_own_writes(tmp_path: Path) -> None:
+    failures: list[str] = []
+
+    def worker(store: SessionStore, n: int) -> None:
+        sid = store.create_session(f"t{n}")
+        for i in range(15):
+            store.add_message(sid, "user", f"thread {n} message {i}")
+            seen = [m["content"] for m in store.history(sid, limit=1)]
+            if seen != [f"thread {n} message {i}"]:
+                failures.append(f"thread {n} saw {seen} after message {i}")
+
+    with SessionStore(str(tmp_path / "s.db"), durability="normal") as store:
+        threads = [threading.Thread(target=worker, args=(store, n)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == []
+        assert store.metrics()["sessions"] == 4
+        assert sum(s["messages"] for s in store.sessions()) == 60
