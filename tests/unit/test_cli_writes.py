@@ -1,0 +1,95 @@
+"""The write commands, import and export from the command line: output, --json, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sessionstore import SessionStore
+from sessionstore.cli import main
+
+
+@pytest.fixture
+def run(tmp_path: Path):
+    db = str(tmp_path / "cli.db")
+    runner = CliRunner()
+
+    def invoke(*args: str, code: int = 0) -> str:
+        result = runner.invoke(main, ["--db", db, "--durability", "normal", *args])
+        assert result.exit_code == code, (args, result.output, result.exception)
+        assert "Traceback" not in result.output
+        return result.output
+
+    invoke.db = db  # type: ignore[attr-defined]
+    return invoke
+
+
+def test_a_session_lifecycle_from_the_command_line(run):
+    sid = json.loads(run("--json", "create", "triage", "--agent", "main",
+                         "--metadata", '{"team": "infra"}'))["session_id"]
+    run("status", sid, "active")
+    run("agent", "add", sid, "r1", "--role", "research")
+    run("agent", "status", sid, "r1", "busy")
+    run("message", sid, "assistant", "running", "--agent", "r1", "--tokens-out", "7",
+        "--tool-calls", '[{"id": "c1", "name": "bash", "arguments": {"cmd": "ls"}}]')
+    run("message", sid, "tool", "a b", "--tool-name", "bash", "--tool-call-id", "c1")
+    run("task", "start", sid, "t1", "--agent", "r1", "--description", "list")
+    run("task", "done", sid, "t1", "--outcome", "2 files", "--tokens", "5")
+    run("label", sid, "reviewed")
+    run("agent", "remove", sid, "r1", "--reason", "done")
+    out = json.loads(run("--json", "complete", sid, "--result", "ok"))
+    assert out == {"session_id": sid, "version": 11}
+    with SessionStore(run.db) as store:
+        state = store.state(sid)
+    assert state.status == "completed" and state.result == "ok" and state.label == "reviewed"
+    assert state.metadata == {"team": "infra"}
+    assert [m.role for m in state.messages] == ["assistant", "tool"]
+    assert state.messages[0].tool_calls[0].arguments == {"cmd": "ls"}
+    assert state.tasks["t1"].outcome == "2 files" and state.agents == {}
+
+
+@pytest.mark.parametrize(("args", "code", "text"), [
+    (("status", "00000000-0000-4000-8000-000000000000", "active"), 3, "no session"),
+    (("message", "SID", "user", "hi", "--agent", "ghost"), 4, "no agent 'ghost'"),
+    (("status", "SID", "completed"), 4, "cannot move"),
+    (("message", "SID", "user", "hi", "--expect", "7"), 5, "not 7"),
+    (("message", "SID", "user", "hi", "--tool-calls", "[oops"), 2, "--tool-calls must be JSON"),
+    (("create", "x", "--max-agents", "0"), 2, "max_agents"),
+])
+def test_errors_are_one_line_with_a_documented_exit_code(run, args, code, text):
+    sid = run("create", "s").strip()
+    output = run(*[sid if a == "SID" else a for a in args], code=code)
+    assert text in output
+    assert output.count("error:") == 1 and len(output.strip().splitlines()) <= 3
+
+
+def test_import_summarises_and_export_round_trips(run, tmp_path):
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps([{"role": "user", "content": "hi"}, "junk",
+                                {"role": "assistant", "content": "hello"}]))
+    out = json.loads(run("--json", "import", "openai-chat", str(path)))
+    assert len(out["created"]) == 1 and out["events"] == 5 and out["malformed"] == 1
+    assert out["problems"][0].startswith(f"{path}:item[1]")
+    text = run("import", "openai-chat", str(path))
+    assert "1 sessions already exist" in text
+    run("import", "openai-chat", "--strict", str(tmp_path / "nothing.json"), code=2)
+
+    sid = out["created"][0]
+    exported = tmp_path / "out.jsonl"
+    run("export", sid, "-o", str(exported))
+    other = tmp_path / "other.db"
+    result = CliRunner().invoke(main, ["--db", str(other), "--json", "import", "jsonl",
+                                       str(exported)])
+    assert json.loads(result.output)["created"] == [sid]
+    with SessionStore(str(other)) as a, SessionStore(run.db) as b:
+        assert a.state(sid).model_dump() == b.state(sid).model_dump()
+
+
+def test_strict_import_exits_2_with_the_location(run, tmp_path):
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps([{"role": "user", "content": "hi"}, {"role": "robot"}]))
+    output = run("import", "--strict", "openai-chat", str(path), code=2)
+    assert f"{path}:item[1]" in output and "nothing of this session was written" in output
