@@ -141,21 +141,11 @@ class PostgresSessionRecorder(PostgresApplicationRecorder, SessionRecorder):
         return SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(name))
 
     def open(self) -> None:
-        """Create the schema and tables if missing; an unreachable server is a BackendError."""
-        try:
-            with self.datastore.transaction(commit=True) as c:
-                c.execute(
-                    SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                        Identifier(self.datastore.schema)
-                    )
-                )
-            self.create_table()
-        except PersistenceError as e:
-            self.close()
-            raise BackendError(
-                f"cannot use PostgreSQL at {self.safe_url}: {self.scrub(e)}; check that the "
-                "server runs and the URL's user, database and schema are right"
-            ) from None
+        """Create the schema and tables if missing."""
+        with self.datastore.transaction(commit=True) as c:
+            schema = Identifier(self.datastore.schema)
+            c.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+        self.create_table()
 
     @property
     def safe_url(self) -> str:
@@ -165,8 +155,7 @@ class PostgresSessionRecorder(PostgresApplicationRecorder, SessionRecorder):
 
     def scrub(self, error: BaseException) -> str:
         """The error's text without the URL's password, whatever the driver put in it."""
-        text = str(error)
-        return text.replace(self.config.password, "***") if self.config.password else text
+        return _scrub(error, self.config)
 
     # -- writing ----------------------------------------------------------------------------
     def record(self, stored: Sequence[StoredEvent], heads: Sequence[HeadUpdate]) -> Sequence[int]:
@@ -230,11 +219,28 @@ def _head(row: dict[str, Any]) -> Head:
 
 def open_postgres(url: str, *, durability: str = "full") -> PostgresSessionRecorder:
     """A ready recorder for ``url`` (tables created); raises ``BackendError`` if unreachable."""
+    from .backends import redact
+
     if durability not in SYNCHRONOUS_COMMIT:
         raise InvalidInput(f"unknown durability {durability!r}: use full or normal")
-    recorder = PostgresSessionRecorder(url, durability=durability)  # type: ignore[arg-type]
-    recorder.open()
+    recorder: PostgresSessionRecorder | None = None
+    try:
+        # The library connects as early as the constructor (to register its row type).
+        recorder = PostgresSessionRecorder(url, durability=durability)  # type: ignore[arg-type]
+        recorder.open()
+    except PersistenceError as e:
+        if recorder is not None:
+            recorder.close()
+        raise BackendError(
+            f"cannot use PostgreSQL at {redact(url)!r}: {_scrub(e, parse_url(url))}; check "
+            "that the server runs and the URL's user, database and schema are right"
+        ) from None
     return recorder
+
+
+def _scrub(error: BaseException, config: PostgresUrl) -> str:
+    text = str(error)
+    return text.replace(config.password, "***") if config.password else text
 
 
 # -- checkpoints ----------------------------------------------------------------------------
