@@ -46,7 +46,7 @@ def main(ctx: click.Context, db: str, as_json: bool, durability: str) -> None:
 
 def _register() -> None:
     # Each module adds its commands to ``main``; the list keeps the CLI's parts in one place.
-    from . import demo, integrity, transfer, views, writes  # noqa: F401
+    from . import demo, integrity, replay, transfer, views, writes  # noqa: F401
 
 
 _register()
