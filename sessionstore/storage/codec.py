@@ -24,7 +24,7 @@ from eventsourcing.persistence import Compressor, StoredEvent
 from pydantic import ValidationError
 
 from ..domain.errors import IntegrityError, InvalidInput
-from ..domain.events import EVENT_TYPES, Event
+from ..domain.events import EVENT_TYPES, STORED, Event
 
 HASH_SIZE = 32
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -131,7 +131,7 @@ class EventCodec:
         digest, body = self.split(stored)
         try:
             recorded, occurred, data = msgpack.unpackb(body, raw=False, timestamp=3)
-            return cls(
+            fields = dict(  # like **data in a call: a duplicate envelope key is a TypeError
                 session_id=str(stored.originator_id),
                 version=stored.originator_version,
                 recorded_at=from_micros(recorded),
@@ -140,6 +140,7 @@ class EventCodec:
                 hash=digest,
                 **data,
             )
+            return cls.model_validate(fields, context=STORED)
         except (ValueError, TypeError, ValidationError, msgpack.UnpackException) as e:
             raise IntegrityError(_where(stored, f"cannot be decoded ({e})")) from None
 
