@@ -355,6 +355,15 @@ class StoreCore:
                     raise
         raise AssertionError("unreachable")
 
+    def release(self, session_id: str) -> None:
+        """Drop a session's cached aggregate (bulk imports: it will not be written again soon).
+
+        Only memory changes; the next write to the session reloads it from the log.
+        """
+        with self._lock:
+            if self._staged is None:
+                self._cache.pop(session_id, None)
+
     # -- reads ------------------------------------------------------------------------------
     def state(self, session_id: str) -> SessionState:
         """The session's current state (a copy: changing it changes nothing stored)."""
