@@ -133,6 +133,7 @@ class ImportContext:
             self.store.change_status(session_id, "active")
             writer.version = 2
             yield writer
+        self.store.release(session_id)  # keep memory flat over thousands of sessions
         self.report.created.append(session_id)
         self.report.events += writer.version
 
