@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,18 +25,12 @@ def _exported(store: SessionStore, sid: str) -> str:
 
 def _reimport(text: str) -> SessionStore:
     target = SessionStore(":memory:")
-    path = _write_tmp(text)
-    report = target.import_("jsonl", path)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "export.jsonl"
+        path.write_text(text, encoding="utf-8")
+        report = target.import_("jsonl", path)
     assert report.malformed == 0, report.problems
     return target
-
-
-def _write_tmp(text: str) -> str:
-    import tempfile
-
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as f:
-        f.write(text)
-    return f.name
 
 
 def _fork(store: SessionStore, parent: str, at: int) -> str:
