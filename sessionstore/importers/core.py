@@ -147,6 +147,7 @@ class SessionWriter:
         self.session_id = session_id
         self.where = where
         self.version = 0
+        self.status_now = "active"
         self._own_agent = own_agent
         self._agents: set[str] = set()
         self._usage: dict[str, tuple[int, int]] = {}
@@ -188,6 +189,8 @@ class SessionWriter:
 
     def status(self, target: str, where: str, reason: str | None = None) -> None:
         """Move to ``target``, recovering first from ``error`` when the machine requires it."""
+        if target == self.status_now:
+            return
         try:
             self.version = self.store.change_status(self.session_id, target, reason=reason)
         except InvalidTransition:
@@ -196,9 +199,12 @@ class SessionWriter:
                 self.version = self.store.change_status(self.session_id, target, reason=reason)
             except InvalidTransition:
                 self.ctx.ignore(f"status change to {target} that the status machine refuses")
+                return
+        self.status_now = target
 
     def complete(self, result: str | None) -> None:
         self.version = self.store.complete(self.session_id, result=result)
+        self.status_now = "completed"
 
     def compaction(self, where: str, **fields: Any) -> None:
         self.attempt(where, lambda: self.store.record_compaction(self.session_id, **fields))
