@@ -56,15 +56,18 @@ def check_text(value: Any, *, limit: int, field: str) -> Any:
         except UnicodeDecodeError as e:
             raise ValueError(f"{field} is not valid UTF-8 ({e.reason} at byte {e.start})") from None
     if isinstance(value, str):
-        try:
-            size = len(value.encode("utf-8"))
-        except UnicodeEncodeError as e:
-            raise ValueError(
-                f"{field} is not valid UTF-8 (unpaired surrogate at {e.start})"
-            ) from None
+        # ASCII, the common case, is valid UTF-8 of one byte a character: no encoded copy.
+        size = len(value) if value.isascii() else _utf8_size(value, field)
         if size > limit:
             raise ValueError(f"{field} is {size} bytes; the limit is {limit} bytes")
     return value
+
+
+def _utf8_size(value: str, field: str) -> int:
+    try:
+        return len(value.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        raise ValueError(f"{field} is not valid UTF-8 (unpaired surrogate at {e.start})") from None
 
 
 class ToolCall(BaseModel):
