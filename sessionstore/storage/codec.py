@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -50,6 +51,10 @@ class ZstdCompressor(Compressor):
         if flag == self._ZSTD:
             return bytes(self._decompressor.decompress(rest))
         raise ValueError(f"unknown compression flag {flag!r}")
+
+
+session_uuid = lru_cache(maxsize=4096)(UUID)
+"""``UUID(session_id)``, remembered: a store appends to few sessions many times."""
 
 
 def to_micros(moment: datetime | None) -> int | None:
@@ -107,7 +112,7 @@ class EventCodec:
         body = self.encode_body(event)
         digest = link_hash(prev_hash, event.type_name, event.session_id, event.version, body)
         stored = StoredEvent(
-            originator_id=UUID(event.session_id),
+            originator_id=session_uuid(event.session_id),
             originator_version=event.version,
             topic=event.type_name,
             state=self.compressor.compress(digest + body),

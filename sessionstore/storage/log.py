@@ -11,7 +11,7 @@ from eventsourcing.persistence import Notification, PersistenceError, StoredEven
 
 from ..domain.errors import BackendError, ConcurrencyConflict, IntegrityError, InvalidInput
 from ..domain.events import Event, SessionForked
-from .codec import EventCodec
+from .codec import EventCodec, session_uuid
 from .recorder import Head, HeadUpdate, SessionRecorder
 
 PAGE = 1000
@@ -114,7 +114,7 @@ class EventLog:
 
 def _check_id(session_id: str) -> str:
     try:
-        return str(UUID(session_id))
+        return str(session_uuid(session_id))
     except (ValueError, TypeError, AttributeError):
         raise InvalidInput(
             f"{session_id!r} is not a session id: ids are UUIDs such as "

@@ -17,6 +17,7 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 
+from .codec import session_uuid
 from .recorder import Head, HeadUpdate, SessionRecorder, merge_heads
 
 Durability = Literal["full", "normal"]
@@ -97,7 +98,7 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
             c.executemany(
                 _UPSERT_HEAD,
                 [
-                    (UUID(h.session_id).hex, h.first_version, h.version, h.hash)
+                    (session_uuid(h.session_id).hex, h.first_version, h.version, h.hash)
                     for h in merge_heads(heads)
                 ],
             )
