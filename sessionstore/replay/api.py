@@ -84,18 +84,22 @@ class ReplayMixin(_Base):
             def decide(s: Session) -> ev.Event:
                 return s.record_checkpoint(record.checkpoint_id, label=label, at_version=version)
 
-            if self._staged is not None:
-                self._write(session_id, version, decide)
-                self._pending_checkpoints.append(record)
-            else:
+            # Set before the write, so that its commit does not take an automatic one too.
+            self._anchors[session_id] = version
+            try:
+                if self._staged is not None:
+                    self._write(session_id, version, decide)
+                    self._pending_checkpoints.append(record)
+                    return record.checkpoint_id
                 self._checkpointer.store.put([record])
                 try:
                     self._write(session_id, version, decide)
                 except BaseException:
                     self._checkpointer.store.delete([record.checkpoint_id])
-                    self._forget(session_id)
                     raise
-            self._anchors[session_id] = max(self._anchors.get(session_id, 0), version)
+            except BaseException:
+                self._forget(session_id)
+                raise
             return record.checkpoint_id
 
     def checkpoints(self, session_id: str) -> list[CheckpointRecord]:
@@ -335,7 +339,8 @@ class ReplayMixin(_Base):
         _, version, _ = self._fork_point(session_id, checkpoint, at_version)
         later = self.events(session_id, after=version)
         with self.batch():
-            new_id = self.fork(session_id, checkpoint=checkpoint, at_version=version,
+            new_id = self.fork(session_id, checkpoint=checkpoint,
+                               at_version=None if checkpoint else version,
                                name=name, label=label, reason="what-if")
             for record in later:
                 if isinstance(record.event, ev.CheckpointCreated | ev.SessionForked):

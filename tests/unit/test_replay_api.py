@@ -224,6 +224,17 @@ def test_whatif_drops_and_changes_events(store: SessionStore) -> None:
     assert d.divergence_version == 5 and len(d.only_in_a) == 6 and len(d.only_in_b) == 5
 
 
+def test_whatif_at_a_checkpoint_replays_every_later_event(store: SessionStore) -> None:
+    sid = new_session(store, 4)
+    cid = store.checkpoint(sid)
+    grow(store, sid, 3, start=4)
+    fork = store.whatif(sid, checkpoint=cid, transform=lambda e: [e])
+    state = store.state(fork)
+    assert state.lineage[0].checkpoint_id == cid and state.lineage[0].parent_version == 5
+    assert [m.content for m in state.messages] == [f"m{i}" for i in range(7)]
+    assert state.checkpoint_ids == []  # the parent's CheckpointCreated is not replayed
+
+
 def test_whatif_refused_event_leaves_no_fork(store: SessionStore) -> None:
     sid = new_session(store, 6)
     heads = len(list(store._log.heads()))
