@@ -34,12 +34,7 @@ def _reimport(text: str) -> SessionStore:
 
 
 def _fork(store: SessionStore, parent: str, at: int) -> str:
-    """A fork made through the public ``accept`` (the replay API builds the same event)."""
-    child = new_id()
-    event = ev.SessionForked(session_id=child, version=at + 1, recorded_at=datetime.now(UTC),
-                             parent_id=parent, parent_version=at, reason="what if")
-    store.accept(child, event)
-    return child
+    return store.fork(parent, at_version=at, reason="what if")
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -54,11 +49,14 @@ def test_export_then_import_gives_the_same_state_and_hashes(cmds, meta, calls, f
             source.add_message(sid, "assistant", "calls",
                                tool_calls=[c.model_dump() for c in calls], metadata=meta,
                                occurred_at=datetime(2024, 5, 1, tzinfo=UTC))
+        source.checkpoint(sid, label="before the fork")
         fork = _fork(source, sid, min(fork_at, source.current_version(sid)))
         for cmd in more:
             run_command(source, fork, cmd)
+        grandchild = _fork(source, fork, source.current_version(fork))
+        run_command(source, grandchild, ("label", "third generation"))
 
-        for session in (sid, fork):
+        for session in (sid, fork, grandchild):
             text = _exported(source, session)
             with _reimport(text) as target:
                 assert target.state(session).model_dump() == source.state(session).model_dump()
@@ -66,6 +64,21 @@ def test_export_then_import_gives_the_same_state_and_hashes(cmds, meta, calls, f
                     e.hash for e in source.events(session)]
                 assert target.verify().ok
                 assert _exported(target, session) == text
+
+
+def test_a_fork_made_through_accept_round_trips():
+    """``accept`` of a foreign ``SessionForked`` (what an import does) makes the same fork."""
+    with SessionStore(":memory:") as store:
+        sid = store.create_session("parent", agent_id="main")
+        store.add_message(sid, "user", "one")
+        child = new_id()
+        store.accept(child, ev.SessionForked(
+            session_id=child, version=3, recorded_at=datetime.now(UTC), parent_id=sid,
+            parent_version=2))
+        store.add_message(child, "user", "two")
+        with _reimport(_exported(store, child)) as target:
+            assert target.state(child).model_dump() == store.state(child).model_dump()
+            assert [m.content for m in target.state(child).messages] == ["one", "two"]
 
 
 def test_a_fork_is_exported_with_its_lineage(tmp_path):
