@@ -1,0 +1,177 @@
+"""Replay benchmarks: time travel, fork cost and checkpoint size on a 100,000-event session.
+
+    python -m benchmarks.bench_replay                 # 100,000 events, checkpoint_every=1000
+    python -m benchmarks.bench_replay --quick         # 10,000 events, a smoke run
+
+What it shows (every time is the median of several runs, on a SQLite file with
+``durability="normal"``; the session is built with ``store.batch()``):
+- time travel to random versions: reducer steps (counted by the store) never exceed
+  ``checkpoint_every``; its time against a full replay from the events (the baseline,
+  measured in the same run);
+- fork cost at 1,000 events and at 100,000 events: the ratio should be about 1;
+- the cost of automatic checkpoints on the write path: building a fifth of the session
+  with and without them;
+- checkpoint size: the newest checkpoint's compressed bytes against the raw JSON of the same
+  state, and all the session's checkpoints together against the raw JSON of every
+  checkpointed state (what full, uncompressed snapshots would have cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sessionstore import SessionStore
+from sessionstore.core import StoreCore
+
+
+def build(store: SessionStore, events: int, rnd: random.Random) -> str:
+    """A session of ``events`` events: mostly messages, some agent and task changes."""
+    words = ["".join(rnd.choices("abcdefghijklmnopqrstuvwxyz", k=rnd.randint(3, 9)))
+             for _ in range(3000)]
+    with store.batch():
+        sid = store.create_session("bench replay", agent_id="main", max_agents=4)
+        store.add_agent(sid, "worker")
+        version = store.change_status(sid, "active")
+        tasks, agent = 0, "starting"
+        while version < events:
+            roll = rnd.random()
+            if roll < 0.01 and version + 2 <= events:
+                tasks += 1
+                store.start_task(sid, f"t{tasks}", agent_id="worker", description="a task")
+                version = store.complete_task(sid, f"t{tasks}", outcome="done",
+                                              tokens=rnd.randint(1, 900))
+            elif roll < 0.03:
+                agent = rnd.choice([s for s in ("active", "idle", "busy") if s != agent])
+                version = store.change_agent_status(sid, "worker", agent)
+            else:
+                content = " ".join(rnd.choices(words, k=rnd.randint(20, 120)))
+                version = store.add_message(
+                    sid, rnd.choice(["user", "assistant", "tool"]), content,
+                    tokens_in=rnd.randint(10, 500), tokens_out=rnd.randint(0, 300))
+    return sid
+
+
+def median_time(operation: Callable[[], Any], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        operation()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def time_travel(store: SessionStore, sid: str, rnd: random.Random, runs: int) -> dict[str, Any]:
+    head = store.current_version(sid)
+    versions = [rnd.randint(1, head) for _ in range(runs)]
+    steps, times = [], []
+    for version in versions:
+        store.reducer_steps = 0
+        start = time.perf_counter()
+        store.state(sid, at_version=version)
+        times.append(time.perf_counter() - start)
+        steps.append(store.reducer_steps)
+    baseline_versions = versions[: max(3, runs // 4)]
+    baseline = statistics.median(
+        [median_time(lambda v=v: StoreCore._build_state(store, sid, v), 1)  # type: ignore[misc]
+         for v in baseline_versions]
+    )
+    at_baseline = statistics.median(
+        [median_time(lambda v=v: store.state(sid, at_version=v), 1)  # type: ignore[misc]
+         for v in baseline_versions]
+    )
+    return {"versions": len(versions), "max_steps": max(steps),
+            "median_steps": statistics.median(steps), "median_s": statistics.median(times),
+            "full_replay_s": baseline, "same_versions_s": at_baseline}
+
+
+def fork_cost(store: SessionStore, sid: str, runs: int) -> float:
+    head = store.current_version(sid)
+    store.fork(sid, at_version=head - 1)  # warm up: first reads of the session's rows
+    return median_time(lambda: store.fork(sid, at_version=head - 1), runs)
+
+
+def append_overhead(events: int, every: int, runs: int) -> tuple[float, float]:
+    """Seconds to build a session of ``events`` with automatic checkpoints and without."""
+    timings: dict[int, list[float]] = {every: [], 10**9: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in range(runs):
+            for setting, times in timings.items():
+                path = str(Path(tmp) / f"a{run}-{setting}.db")
+                with SessionStore(path, durability="normal", checkpoint_every=setting) as store:
+                    start = time.perf_counter()
+                    build(store, events, random.Random(run))
+                    times.append(time.perf_counter() - start)
+    return statistics.median(timings[every]), statistics.median(timings[10**9])
+
+
+def sizes(store: SessionStore, sid: str) -> dict[str, Any]:
+    records = store.checkpoints(sid)
+    newest = records[-1]
+    raw_json = len(store.state(sid, checkpoint=newest.checkpoint_id).model_dump_json())
+    # Raw JSON of every checkpointed state, estimated from message counts (building 100
+    # states of up to 100,000 messages each would take minutes).
+    all_json = raw_json * sum(r.message_count for r in records) / newest.message_count
+    stored = sum(r.compressed_size for r in records)
+    events = sum(len(row.state) for row in store._log.stored(sid))
+    return {"checkpoints": len(records), "newest_version": newest.version,
+            "newest_stored": newest.compressed_size, "newest_delta_raw": newest.raw_size,
+            "newest_state_json": raw_json, "all_stored": stored, "all_states_json": all_json,
+            "full_roots": sum(1 for r in records if r.parent_id is None), "events": events}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--every", type=int, default=1000, help="checkpoint_every")
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="10,000 events, fewer runs")
+    args = parser.parse_args()
+    if args.quick:
+        args.events, args.runs = 10_000, 5
+    rnd = random.Random(4)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "replay.db")
+        with SessionStore(path, durability="normal", checkpoint_every=args.every) as store:
+            start = time.perf_counter()
+            small = build(store, 1000, rnd)
+            big = build(store, args.events, rnd)
+            built = time.perf_counter() - start
+            travel = time_travel(store, big, rnd, args.runs)
+            fork_small = fork_cost(store, small, args.runs)
+            fork_big = fork_cost(store, big, args.runs)
+            size = sizes(store, big)
+    with_cp, without_cp = append_overhead(args.events // 5, args.every, 3)
+    print(f"session: {args.events:,} events, checkpoint_every={args.every} "
+          f"(built in {built:.1f}s with store.batch())")
+    print(f"time travel to {travel['versions']} random versions: max {travel['max_steps']} "
+          f"reducer steps (median {travel['median_steps']:.0f}; bound {args.every}), "
+          f"median {travel['median_s'] * 1000:.0f} ms")
+    print(f"  vs full replay from the events at the same versions: "
+          f"{travel['full_replay_s'] * 1000:.0f} ms against {travel['same_versions_s'] * 1000:.0f}"
+          f" ms = {travel['full_replay_s'] / travel['same_versions_s']:.1f}x faster")
+    print(f"appends: {args.events // 5:,} events in a batch take {with_cp:.2f}s with automatic "
+          f"checkpoints and {without_cp:.2f}s without: {with_cp / without_cp:.2f}x")
+    print(f"fork: {fork_small * 1000:.2f} ms at 1,000 events, {fork_big * 1000:.2f} ms at "
+          f"{args.events:,} events: ratio {fork_big / fork_small:.2f}")
+    print(f"newest checkpoint (v{size['newest_version']}, {size['checkpoints']} checkpoints, "
+          f"{size['full_roots']} full roots): {size['newest_stored']:,} B stored (delta "
+          f"{size['newest_delta_raw']:,} B raw msgpack) for a state of "
+          f"{size['newest_state_json']:,} B raw JSON = "
+          f"{size['newest_state_json'] / size['newest_stored']:.0f}x smaller")
+    print(f"all checkpoints: {size['all_stored']:,} B stored against "
+          f"{size['all_states_json']:,.0f} B of raw JSON snapshots (estimated) = "
+          f"{size['all_states_json'] / size['all_stored']:.0f}x smaller; "
+          f"{size['all_stored'] / size['newest_state_json']:.2f}x one raw JSON state, "
+          f"{size['all_stored'] / size['events']:.2f}x the session's stored events "
+          f"({size['events']:,} B)")
+
+
+if __name__ == "__main__":
+    main()
