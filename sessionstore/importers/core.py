@@ -93,6 +93,7 @@ class ImportContext:
 
     def malformed(self, where: str, message: str) -> None:
         """A record we cannot import: stop under ``strict``, else count it and go on."""
+        message = " ".join(message.split())  # one line, whatever the parser said
         if self.strict:
             raise ImportAborted(
                 f"{where}: {message}; stopped (--strict): nothing of this session was written"
@@ -257,15 +258,14 @@ def json_items(path: Path, ctx: ImportContext, prefix: str = "item") -> Iterator
     Only one item is in memory at a time. JSON has no record lines, so ``where`` names the
     item's index. Broken JSON cannot be resynchronised: it is reported and the file ends there.
     """
-    index = 0
+    count = 0
     with path.open("rb") as f:
         try:
-            for index, item in enumerate(
-                ijson.items(_CountingReader(f, ctx), prefix, use_float=True)
-            ):
-                yield f"{path}:{prefix}[{index}]", item
+            for item in ijson.items(_CountingReader(f, ctx), prefix, use_float=True):
+                yield f"{path}:{prefix}[{count}]", item
+                count += 1
         except ijson.JSONError as e:
-            ctx.malformed(f"{path}:{prefix}[{index}]", f"malformed JSON, rest of file unread ({e})")
+            ctx.malformed(f"{path}:{prefix}[{count}]", f"malformed JSON, rest of file unread ({e})")
 
 
 def first_char(path: Path) -> str:

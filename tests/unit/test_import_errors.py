@@ -86,7 +86,8 @@ def test_broken_json_array_is_reported_and_what_came_before_kept(store, tmp_path
     path = tmp_path / "events.json"
     path.write_text('[{"id": 0, "source": "user", "action": "message", "message": "hi"}, {"id": ')
     report = store.import_("openhands", path)
-    assert report.malformed == 1 and "malformed JSON" in report.problems[0]
+    assert report.malformed == 1
+    assert report.problems[0].startswith(f"{path}:item[1]: malformed JSON")
     state = store.state(session_uuid("openhands", "events.json"))
     assert [m.content for m in state.messages] == ["hi"]
 
