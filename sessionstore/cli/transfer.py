@@ -14,6 +14,8 @@ from ..importers import FORMATS, ImportReport
 from . import main
 from .common import CliContext, console, emit, error_console, pass_cli
 
+INPUT_SUFFIXES = {".json", ".jsonl", ".traj"}  # what the importers read: sizes the progress bar
+
 
 @main.command("import")
 @click.argument("format", type=click.Choice(sorted(FORMATS)))
@@ -52,7 +54,8 @@ def _files(paths: tuple[str, ...]) -> list[Path]:
         path = Path(raw).expanduser()
         if not path.exists():
             raise InvalidInput(f"{path}: no such file or folder; check the path")
-        found.extend([p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path])
+        found.extend([p for p in path.rglob("*") if p.is_file() and p.suffix in INPUT_SUFFIXES]
+                     if path.is_dir() else [path])
     return found
 
 
