@@ -1,11 +1,9 @@
 """The replay half of ``SessionStore``: checkpoints, time travel, forks, diff and what-if.
 
-How it hooks into the write path (``core.py``): after every commit the live state of each
-written session is checked, and once ``checkpoint_every`` events have passed since the
-newest checkpoint in its history, that state is encoded into an automatic checkpoint.
-Automatic checkpoints are a storage optimisation: they add no event. Inside ``batch()``
-they are held back and stored only once the batch is recorded. ``checkpoint()`` is the
-explicit kind: it also appends ``CheckpointCreated``.
+Automatic checkpoints, taken on the write path every ``checkpoint_every`` events, live in
+``auto.py``; they add no event. ``checkpoint()`` is the explicit kind: it also appends
+``CheckpointCreated``. Checkpoint blobs are in ``blobs.py``, their parent chains and
+pruning in ``checkpointer.py``, branch diff in ``diff.py``.
 
 Reading a state at a version loads the nearest intact checkpoint at or before it and
 applies at most ``checkpoint_every`` events (``reducer_steps`` counts them).
@@ -16,7 +14,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -34,15 +31,12 @@ from ..domain.state import SessionState
 from ..storage.checkpoints import CheckpointRecord, open_checkpoint_store
 from ..storage.log import check_session_id
 from ..storage.verify import VerifyReport
+from .auto import AutoCheckpointMixin
 from .checkpointer import Checkpointer
 from .diff import BranchDiff, diff_states
 
 if TYPE_CHECKING:
-    from ..core import StoreCore, _Cached
-
-    _Base = StoreCore
-else:
-    _Base = object
+    from ..core import _Cached
 
 log = logging.getLogger(__name__)
 Transform = Callable[[ev.Event], Sequence[ev.Event]]
@@ -55,7 +49,7 @@ class PruneReport:
     kept: int
 
 
-class ReplayMixin(_Base):
+class ReplayMixin(AutoCheckpointMixin):
     """Checkpoints and time travel. Mixed into ``SessionStore``."""
 
     def _init_replay(self, checkpoint_every: int) -> None:
@@ -64,9 +58,9 @@ class ReplayMixin(_Base):
         self.checkpoint_every = checkpoint_every
         self.reducer_steps = 0  # events applied on top of checkpoints, for benchmarks
         self._checkpointer = Checkpointer(open_checkpoint_store(self._log.recorder), self._clock)
-        self._pending_checkpoints: list[CheckpointRecord] = []
-        self._anchors: dict[str, int] = {}  # session -> version of its newest usable checkpoint
-        self._no_auto: set[str] = set()
+        self._pending_checkpoints = []
+        self._anchors = {}
+        self._no_auto = set()
 
     # -- checkpoints --------------------------------------------------------------------------
     def checkpoint(self, session_id: str, *, label: str | None = None) -> str:
@@ -379,78 +373,3 @@ class ReplayMixin(_Base):
         for sid in sessions:
             report.problems.extend(self._checkpointer.problems(sid))
         return report
-
-    # -- automatic checkpoints (the write path) -----------------------------------------------
-    def _commit(self, sessions: dict[str, _Cached], new_events: list[ev.Event]) -> None:
-        super()._commit(sessions, new_events)
-        for session_id, cached in sessions.items():
-            if session_id not in self._no_auto:
-                self._maybe_checkpoint(cached.session.state)
-
-    def _maybe_checkpoint(self, state: SessionState) -> None:
-        if state.version - self._anchor(state) < self.checkpoint_every:
-            return
-        record = self._checkpointer.prepare(state, label=None, automatic=True)
-        self._anchors[state.session_id] = state.version
-        if self._staged is not None:
-            self._pending_checkpoints.append(record)
-        else:
-            self._store_automatic([record])
-
-    def _after_append(self, recorded: list[Any]) -> None:
-        super()._after_append(recorded)
-        if self._pending_checkpoints and self._staged is None:
-            records, self._pending_checkpoints = self._pending_checkpoints, []
-            self._store_automatic(records)
-
-    def _store_automatic(self, records: list[CheckpointRecord]) -> None:
-        # The events are already recorded: a failure here must not fail the write. Replay
-        # works without the checkpoint; the next one starts a fresh chain.
-        try:
-            self._checkpointer.store.put(records)
-        except Exception as e:  # any storage failure: logged, never raised
-            log.warning("automatic checkpoint not stored: %s", e)
-            for record in records:
-                self._forget(record.session_id)
-
-    @contextmanager
-    def batch(self) -> Iterator[StoreCore]:
-        outer = self._staged is None
-        try:
-            with super().batch() as store:
-                yield store
-        except BaseException:
-            if outer:
-                with self._lock:
-                    dropped, self._pending_checkpoints = self._pending_checkpoints, []
-                    for record in dropped:
-                        self._forget(record.session_id)
-            raise
-
-    def _forget(self, session_id: str) -> None:
-        self._checkpointer.forget([session_id])
-        self._anchors.pop(session_id, None)
-
-    def _anchor(self, state: SessionState) -> int:
-        """The version of the newest checkpoint in ``state``'s history (0: none)."""
-        session_id = state.session_id
-        if session_id not in self._anchors:
-            own = self._checkpointer.store.list(session_id)
-            if own:
-                self._anchors[session_id] = own[-1].version
-            elif state.lineage and state.lineage[-1].session_id == session_id:
-                entry = state.lineage[-1]
-                self._anchors[session_id] = self._anchor_at(entry.parent_id, entry.parent_version)
-            else:
-                self._anchors[session_id] = 0
-        return self._anchors[session_id]
-
-    def _anchor_at(self, session_id: str, version: int) -> int:
-        own = [r.version for r in self._checkpointer.store.list(session_id) if r.version <= version]
-        if own:
-            return max(own)
-        head = self._log.head(session_id)
-        if head is None or head.first_version == 1:
-            return 0
-        forked = self._forked_event(session_id, head.first_version)
-        return self._anchor_at(forked.parent_id, min(version, forked.parent_version))
