@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -29,6 +30,7 @@ from uuid import UUID
 from eventsourcing.persistence import PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Connection, Cursor
+from psycopg.errors import DuplicateObject
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg.sql import Literal as SqlLiteral
@@ -132,6 +134,8 @@ class PostgresSessionRecorder(PostgresApplicationRecorder, SessionRecorder):
                 "first_version bigint NOT NULL, version bigint NOT NULL, hash bytea NOT NULL)"
             ).format(self.heads_table)
         )
+        self.checkpoints_table = self._table("session_checkpoints")
+        self.sql_create_statements.extend(_checkpoint_ddl(self.checkpoints_table))
         self._upsert_head = SQL(
             "INSERT INTO {} VALUES (%s, %s, %s, %s) ON CONFLICT (originator_id) DO UPDATE "
             "SET version = excluded.version, hash = excluded.hash"
@@ -141,11 +145,27 @@ class PostgresSessionRecorder(PostgresApplicationRecorder, SessionRecorder):
         return SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(name))
 
     def open(self) -> None:
-        """Create the schema and tables if missing."""
-        with self.datastore.transaction(commit=True) as c:
-            schema = Identifier(self.datastore.schema)
-            c.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
-        self.create_table()
+        """Create the schema, tables, types and functions if missing.
+
+        Under an advisory lock on one connection: PostgreSQL's ``IF NOT EXISTS`` is not safe
+        against concurrent DDL, so writers starting together would otherwise fail with
+        "tuple concurrently updated" or a duplicate type.
+        """
+        schema = Identifier(self.datastore.schema)
+        lock_key = f"sessionstore:{self.datastore.schema}"
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (lock_key,))
+            try:
+                conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+                for statement in self.sql_create_statements:
+                    if "CREATE TYPE" in statement.as_string():  # has no IF NOT EXISTS
+                        with suppress(DuplicateObject), conn.transaction():
+                            conn.execute(statement, prepare=False)
+                with conn.transaction():
+                    self._create_table(conn.cursor())
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (lock_key,))
+        self.datastore.register_type_adapters()
 
     @property
     def safe_url(self) -> str:
@@ -250,29 +270,28 @@ _META = (
 )
 
 
+def _checkpoint_ddl(table: Composed) -> list[Composed]:
+    return [
+        SQL(
+            "CREATE TABLE IF NOT EXISTS {} (checkpoint_id text PRIMARY KEY, "
+            "session_id text NOT NULL, version bigint NOT NULL, label text, "
+            "created_at bigint NOT NULL, automatic boolean NOT NULL, parent_id text, "
+            "base_messages bigint NOT NULL, message_count bigint NOT NULL, "
+            "token_count bigint NOT NULL, raw_size bigint NOT NULL, "
+            "compressed_size bigint NOT NULL, checksum bytea NOT NULL, blob bytea NOT NULL)"
+        ).format(table),
+        SQL("CREATE INDEX IF NOT EXISTS {} ON {} (session_id, version)").format(
+            Identifier("session_checkpoints_by_version"), table
+        ),
+    ]
+
+
 class PostgresCheckpointStore(CheckpointStore):
     """Checkpoints in a table beside the events, through the recorder's pooled datastore."""
 
     def __init__(self, recorder: PostgresSessionRecorder) -> None:
         self._datastore = recorder.datastore
-        self._table = recorder._table("session_checkpoints")
-        with self._datastore.transaction(commit=True) as c:
-            c.execute(
-                SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (checkpoint_id text PRIMARY KEY, "
-                    "session_id text NOT NULL, version bigint NOT NULL, label text, "
-                    "created_at bigint NOT NULL, automatic boolean NOT NULL, parent_id text, "
-                    "base_messages bigint NOT NULL, message_count bigint NOT NULL, "
-                    "token_count bigint NOT NULL, raw_size bigint NOT NULL, "
-                    "compressed_size bigint NOT NULL, checksum bytea NOT NULL, "
-                    "blob bytea NOT NULL)"
-                ).format(self._table)
-            )
-            c.execute(
-                SQL("CREATE INDEX IF NOT EXISTS {} ON {} (session_id, version)").format(
-                    Identifier("session_checkpoints_by_version"), self._table
-                )
-            )
+        self._table = recorder.checkpoints_table  # created by the recorder's open()
 
     def put(self, records: Sequence[CheckpointRecord]) -> None:
         if not records:

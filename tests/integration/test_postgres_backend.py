@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -97,3 +99,17 @@ def test_stores_in_different_schemas_do_not_see_each_other(pg_url: str) -> None:
         sid = a.create_session("only in a")
         assert [h.session_id for h in a._log.heads()] == [sid]
         assert list(b._log.heads()) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_processes_opening_a_new_schema_together_all_succeed(pg_url: str) -> None:
+    # Concurrent CREATE ... IF NOT EXISTS fails in PostgreSQL without the advisory lock.
+    opener = "import sys; from sessionstore import SessionStore; SessionStore(sys.argv[1]).close()"
+    procs = [subprocess.Popen([sys.executable, "-c", opener, pg_url], stderr=subprocess.PIPE,
+                              text=True) for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    with SessionStore(pg_url) as store:
+        sid = store.create_session("after the stampede")
+        assert [h.session_id for h in store._log.heads()] == [sid]
