@@ -50,7 +50,7 @@ def workload(n: int, *, seed: int = 1) -> list[Message]:
     for i in range(1, n + 1):
         words: list[str] = []
         size = 0
-        while size < MESSAGE_BYTES:
+        while size <= MESSAGE_BYTES:  # the joined text is size - 1 long: at least 500
             word = rng.choice(_VOCAB)
             words.append(word)
             size += len(word) + 1

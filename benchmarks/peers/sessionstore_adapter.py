@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 
 from sessionstore import SessionStore
@@ -103,6 +105,15 @@ class SessionStoreAdapter(Adapter):
             for p in self.folder.iterdir()
             if p.name.startswith("sessions.db")
         )
+
+    def table_bytes(self) -> dict[str, int]:
+        """Bytes of the event log proper (events, their index, heads) and of the checkpoints,
+        from SQLite's page accounting (the read models are in another file)."""
+        with closing(sqlite3.connect(self.path)) as db:
+            pages = dict(db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"))
+        log = sum(v for k, v in pages.items() if "stored_events" in k or "session_heads" in k)
+        checkpoints = sum(v for k, v in pages.items() if "checkpoint" in k)
+        return {"log_bytes": log, "checkpoint_bytes": checkpoints}
 
     def views_bytes(self) -> int:
         return sum(

@@ -30,6 +30,8 @@ METRICS: dict[str, tuple[str, bool]] = {
     "time_travel": ("s", False),
     "fork": ("s", False),
     "disk_bytes": ("bytes", False),
+    "log_bytes": ("bytes", False),
+    "checkpoint_bytes": ("bytes", False),
     "views_bytes": ("bytes", False),
 }
 
@@ -109,6 +111,10 @@ def one_run(cls: type[Adapter], messages: Sequence[Message], durability: str,
         views = getattr(adapter, "views_bytes", None)
         if views is not None:
             samples.setdefault("views_bytes", []).append(views())
+        tables = getattr(adapter, "table_bytes", None)
+        if tables is not None:
+            for metric, size in tables().items():
+                samples.setdefault(metric, []).append(size)
     with scratch() as folder:
         adapter = cls(folder, durability)
         adapter.open()
