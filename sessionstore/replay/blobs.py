@@ -48,11 +48,18 @@ def encode(
     label: str | None,
     automatic: bool,
     created_at: datetime,
+    reuse: Sequence[CheckpointRecord] = (),
 ) -> CheckpointRecord:
-    """The checkpoint of ``state``: a delta of ``parent`` (same session), or full if None."""
+    """The checkpoint of ``state``: a delta of ``parent`` (same session), or full if None.
+
+    ``reuse``, an earlier chain of the same session (root first, with blobs), lets a full
+    checkpoint take its older messages from those blobs as they are, instead of dumping
+    every message model again: the append that writes a new full root stays cheap.
+    """
     base = parent.message_count if parent is not None else 0
     rest = state.model_dump(mode="python", exclude={"messages"})
-    new_messages = _messages.dump_python(state.messages[base:], mode="python")
+    old = _packed_messages(reuse) if parent is None else []
+    new_messages = old + _messages.dump_python(state.messages[base + len(old):], mode="python")
     raw: bytes = msgpack.packb([FORMAT, base, rest, new_messages], use_bin_type=True, datetime=True)
     blob = _compressor.compress(raw)
     parent_id = parent.checkpoint_id if parent is not None else None
@@ -73,6 +80,20 @@ def encode(
         checksum=checksum(state.session_id, state.version, parent_id, base, count, blob),
         blob=blob,
     )
+
+
+def _packed_messages(chain: Sequence[CheckpointRecord]) -> list[Any]:
+    """The messages a chain holds, as stored (plain msgpack values), or [] if unusable."""
+    messages: list[Any] = []
+    try:
+        for record in chain:
+            base, _, new = _unpack(record)
+            if base != len(messages):
+                return []
+            messages.extend(new)
+    except CorruptCheckpoint:
+        return []
+    return messages
 
 
 def check(record: CheckpointRecord) -> None:

@@ -57,6 +57,7 @@ class Checkpointer:
                 label=label,
                 automatic=automatic,
                 created_at=self._clock(),
+                reuse=self._reusable(tip, state) if parent is None else (),
             )
             root = tip.root_messages if parent is not None and tip is not None else len(
                 state.messages
@@ -71,6 +72,16 @@ class Checkpointer:
             return False
         since_root = len(state.messages) - tip.root_messages
         return not (since_root >= tip.root_messages and tip.links >= MIN_CHAIN)
+
+    def _reusable(self, tip: _Tip | None, state: SessionState) -> list[CheckpointRecord]:
+        """The tip's chain, whose stored messages a new full root can copy as they are."""
+        if tip is None or tip.record.message_count > len(state.messages):
+            return []
+        stored = self.store.get(tip.record.checkpoint_id)
+        try:
+            return [] if stored is None else self.chain(stored)
+        except CorruptCheckpoint:
+            return []
 
     def forget(self, session_ids: Iterable[str]) -> None:
         """Drop cached tips (after a failed write, a delete or a prune)."""

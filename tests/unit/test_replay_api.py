@@ -78,8 +78,12 @@ def test_checkpoints_are_deltas_so_storage_grows_linearly() -> None:
         held = sum(r.message_count - r.base_messages for r in records)
         assert len(records) == 120
         assert held <= 3 * 600  # full snapshots would hold sum(1..600)/5 = ~36,000
-        roots = [r.message_count for r in records if r.parent_id is None]
-        assert all(b >= 2 * a for a, b in itertools.pairwise(roots[1:]))  # roots double
+        roots = [r for r in records if r.parent_id is None]
+        counts = [r.message_count for r in roots]
+        assert all(b >= 2 * a for a, b in itertools.pairwise(counts[1:]))  # roots double
+        for root in roots:  # later roots copy their older messages from the earlier blobs
+            expected = replay(r.event for r in store.events(sid, upto=root.version))
+            assert store.state(sid, checkpoint=root.checkpoint_id) == expected
 
 
 def test_a_failed_batch_stores_no_checkpoint_and_later_ones_chain_correctly(
