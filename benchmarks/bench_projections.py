@@ -69,13 +69,15 @@ class Workload:
             self.store.complete(sid, result="done")
         self.ids.append(sid)
 
-    def add_events(self, count: int, sessions: int = 50) -> None:
+    def open_ids(self) -> list[str]:
+        return [sid for i, sid in enumerate(self.ids) if STATUSES[i % 3] != "completed"]
+
+    def add_events(self, count: int, sessions: int) -> None:
         """``count`` new messages over ``sessions`` random open sessions, in one batch.
 
         The same number of sessions is touched whatever the store's size, so that only the
         events already projected differ between the small and the big catch-up."""
-        open_ids = [sid for i, sid in enumerate(self.ids) if STATUSES[i % 3] != "completed"]
-        touched = self.rnd.sample(open_ids, min(sessions, len(open_ids)))
+        touched = self.rnd.sample(self.open_ids(), sessions)
         with self.store.batch():
             for i in range(count):
                 self.store.add_message(touched[i % len(touched)], "user", self.text())
@@ -91,13 +93,19 @@ def median_time(action: Callable[[], Any], runs: int) -> float:
     return statistics.median(timed(action) for _ in range(runs))
 
 
-def catch_up_costs(w: Workload, runs: int, new: int) -> list[float]:
-    """Append ``new`` events, then time catching up on them; ``runs`` times."""
-    costs = []
-    for _ in range(runs):
-        w.add_events(new)
-        costs.append(timed(w.store.catch_up))
-    return costs
+def catch_up_costs(small: Workload, big: Workload, runs: int,
+                   new: int) -> tuple[list[float], list[float]]:
+    """Append ``new`` events to each store, then time catching up on them; ``runs`` times.
+
+    The two stores take turns (and swap who goes first), so a machine that gets busier or
+    quieter during the run affects both sides alike."""
+    costs: dict[int, list[float]] = {id(small): [], id(big): []}
+    touched = min(50, len(small.open_ids()))
+    for run in range(runs):
+        for w in (small, big) if run % 2 == 0 else (big, small):
+            w.add_events(new, touched)
+            costs[id(w)].append(timed(w.store.catch_up))
+    return costs[id(small)], costs[id(big)]
 
 
 def query_latencies(w: Workload, runs: int) -> dict[str, float]:
@@ -138,23 +146,22 @@ def query_latencies(w: Workload, runs: int) -> dict[str, float]:
 
 def run(sessions: int, messages: int, runs: int, new: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        store = SessionStore(str(Path(tmp) / "bench.db"), durability="normal")
-        w = Workload(store)
-        small = max(1, sessions // 10)
-        w.add_sessions(small, messages)
-        store.catch_up()
-        projected_small = store.projector.position()
-        after_small = catch_up_costs(w, runs, new)
+        small = Workload(SessionStore(str(Path(tmp) / "small.db"), durability="normal"), seed=3)
+        small.add_sessions(max(1, sessions // 10), messages)
+        small.store.catch_up()
+        projected_small = small.store.projector.position()
 
-        w.add_sessions(sessions - small, messages)
-        pending = store.projector.behind()
-        bulk = timed(store.catch_up)
-        projected_big = store.projector.position()
-        after_big = catch_up_costs(w, runs, new)
+        big = Workload(SessionStore(str(Path(tmp) / "big.db"), durability="normal"))
+        big.add_sessions(sessions, messages)
+        pending = big.store.projector.behind()
+        bulk = timed(big.store.catch_up)
+        projected_big = big.store.projector.position()
 
-        messages_total = store.views_db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
-        queries = query_latencies(w, max(runs * 10, 50))
-        store.close()
+        after_small, after_big = catch_up_costs(small, big, runs, new)
+        messages_total = big.store.views_db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        queries = query_latencies(big, max(runs * 10, 50))
+        small.store.close()
+        big.store.close()
     small_median, big_median = statistics.median(after_small), statistics.median(after_big)
     return {
         "sessions": sessions, "messages": messages_total, "runs": runs, "new_events": new,
