@@ -156,6 +156,16 @@ def test_at_time_finds_the_last_event_at_or_before(store: SessionStore) -> None:
     assert store.state(sid, at_time=T0 + timedelta(days=1)).version == 13
 
 
+def test_at_time_before_a_fork_was_made_reads_its_parent_part(store: SessionStore) -> None:
+    sid = new_session(store, 12)
+    times = {r.version: r.recorded_at for r in store.events(sid)}
+    fork = store.fork(sid, at_version=6)
+    grow(store, fork, 2)
+    assert store.state(fork, at_time=times[4]) == store.state(sid, at_version=4)
+    assert store.state(fork, at_time=times[9]) == store.state(sid, at_version=6)
+    assert store.state(fork, at_time=T0 + timedelta(days=1)) == store.state(fork)
+
+
 # -- forks ----------------------------------------------------------------------------------
 def test_a_fork_stores_one_event_and_links_to_its_parent(store: SessionStore) -> None:
     sid = new_session(store, 30)
