@@ -14,7 +14,7 @@ it read. Empty optional fields are left out of ``data``, which keeps messages sm
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -56,6 +56,9 @@ class ZstdCompressor(Compressor):
 session_uuid = lru_cache(maxsize=4096)(UUID)
 """``UUID(session_id)``, remembered: a store appends to few sessions many times."""
 
+_session_str = lru_cache(maxsize=4096)(str)
+"""``str(uuid)``, remembered: a replay decodes many events of one session."""
+
 
 def to_micros(moment: datetime | None) -> int | None:
     if moment is None:
@@ -69,8 +72,7 @@ def to_micros(moment: datetime | None) -> int | None:
 def from_micros(micros: int | None) -> datetime | None:
     if micros is None:
         return None
-    seconds, rest = divmod(micros, 1_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest)
+    return _EPOCH + timedelta(microseconds=micros)  # exact, and half the cost of fromtimestamp
 
 
 def _compact(data: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +139,7 @@ class EventCodec:
         try:
             recorded, occurred, data = msgpack.unpackb(body, raw=False, timestamp=3)
             fields = dict(  # like **data in a call: a duplicate envelope key is a TypeError
-                session_id=str(stored.originator_id),
+                session_id=_session_str(stored.originator_id),
                 version=stored.originator_version,
                 recorded_at=from_micros(recorded),
                 occurred_at=from_micros(occurred),
