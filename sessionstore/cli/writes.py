@@ -1,5 +1,5 @@
 """Write commands: ``create``, ``message``, ``agent`` (add, remove, status), ``status``,
-``complete``, ``label`` and ``task`` (start, done). Each prints the new version."""
+``complete``, ``label``, ``task`` (start, done) and ``compact``. Each prints the new version."""
 
 from __future__ import annotations
 
@@ -271,3 +271,23 @@ def task_done(cli: CliContext, session_id: str, task_id: str, outcome: str | Non
     """
     _write(cli, session_id, "task completed", lambda s: s.complete_task(
         session_id, task_id, outcome=outcome, tokens=tokens, expected_version=expected_version))
+
+
+@main.command()
+@click.argument("session_id")
+@click.option("--trigger", help="What compacted the context (auto, manual, ...).")
+@click.option("--tokens-before", type=int, help="Context size before compaction.")
+@click.option("--summary", help="The summary that replaced the earlier context.")
+@expected_option
+@pass_cli
+def compact(cli: CliContext, session_id: str, trigger: str | None, tokens_before: int | None,
+            summary: str | None, expected_version: int | None) -> None:
+    """Record that SESSION_ID's agent context was compacted (earlier messages stay in the log).
+
+    \b
+    Example:
+      sessionstore compact 7f1c1e9e-... --trigger auto --tokens-before 170251
+    """
+    _write(cli, session_id, "compaction recorded", lambda s: s.record_compaction(
+        session_id, trigger=trigger, tokens_before=tokens_before, summary=summary,
+        expected_version=expected_version))

@@ -39,9 +39,10 @@ def test_a_session_lifecycle_from_the_command_line(run):
     run("task", "start", sid, "t1", "--agent", "r1", "--description", "list")
     run("task", "done", sid, "t1", "--outcome", "2 files", "--tokens", "5")
     run("label", sid, "reviewed")
+    run("compact", sid, "--trigger", "manual", "--tokens-before", "900", "--summary", "so far")
     run("agent", "remove", sid, "r1", "--reason", "done")
     out = json.loads(run("--json", "complete", sid, "--result", "ok"))
-    assert out == {"session_id": sid, "version": 11}
+    assert out == {"session_id": sid, "version": 12}
     with SessionStore(run.db) as store:
         state = store.state(sid)
     assert state.status == "completed" and state.result == "ok" and state.label == "reviewed"
@@ -49,6 +50,7 @@ def test_a_session_lifecycle_from_the_command_line(run):
     assert [m.role for m in state.messages] == ["assistant", "tool"]
     assert state.messages[0].tool_calls[0].arguments == {"cmd": "ls"}
     assert state.tasks["t1"].outcome == "2 files" and state.agents == {}
+    assert state.counters.compactions == 1
 
 
 @pytest.mark.parametrize(("args", "code", "text"), [
