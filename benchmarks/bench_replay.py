@@ -11,9 +11,10 @@ What it shows (every time is the median of several runs, on a SQLite file with
 - fork cost at 1,000 events and at 100,000 events: the ratio should be about 1;
 - the cost of automatic checkpoints on the write path: building a fifth of the session
   with and without them;
-- checkpoint size: the newest checkpoint's compressed bytes against the raw JSON of the same
-  state, and all the session's checkpoints together against the raw JSON of every
-  checkpointed state (what full, uncompressed snapshots would have cost).
+- checkpoint size: the newest full checkpoint's compressed bytes against the raw JSON of the
+  same state; the newest checkpoint with the delta chain it needs; and all the session's
+  checkpoints together against the raw JSON of every checkpointed state (what full,
+  uncompressed snapshots would have cost) and against the session's stored events.
 """
 
 from __future__ import annotations
@@ -113,17 +114,25 @@ def append_overhead(events: int, every: int, runs: int) -> tuple[float, float]:
 
 def sizes(store: SessionStore, sid: str) -> dict[str, Any]:
     records = store.checkpoints(sid)
+    by_id = {r.checkpoint_id: r for r in records}
     newest = records[-1]
+    chain = [newest]
+    while chain[-1].parent_id is not None:
+        chain.append(by_id[chain[-1].parent_id])
+    root = max((r for r in records if r.parent_id is None), key=lambda r: r.version)
     raw_json = len(store.state(sid, checkpoint=newest.checkpoint_id).model_dump_json())
+    root_json = len(store.state(sid, checkpoint=root.checkpoint_id).model_dump_json())
     # Raw JSON of every checkpointed state, estimated from message counts (building 100
     # states of up to 100,000 messages each would take minutes).
     all_json = raw_json * sum(r.message_count for r in records) / newest.message_count
-    stored = sum(r.compressed_size for r in records)
     events = sum(len(row.state) for row in store._log.stored(sid))
     return {"checkpoints": len(records), "newest_version": newest.version,
-            "newest_stored": newest.compressed_size, "newest_delta_raw": newest.raw_size,
-            "newest_state_json": raw_json, "all_stored": stored, "all_states_json": all_json,
-            "full_roots": sum(1 for r in records if r.parent_id is None), "events": events}
+            "chain_links": len(chain), "chain_stored": sum(r.compressed_size for r in chain),
+            "newest_state_json": raw_json, "root_version": root.version,
+            "root_stored": root.compressed_size, "root_msgpack": root.raw_size,
+            "root_state_json": root_json, "all_stored": sum(r.compressed_size for r in records),
+            "all_states_json": all_json, "events": events,
+            "full_roots": sum(1 for r in records if r.parent_id is None)}
 
 
 def main() -> None:
@@ -160,12 +169,14 @@ def main() -> None:
           f"checkpoints and {without_cp:.2f}s without: {with_cp / without_cp:.2f}x")
     print(f"fork: {fork_small * 1000:.2f} ms at 1,000 events, {fork_big * 1000:.2f} ms at "
           f"{args.events:,} events: ratio {fork_big / fork_small:.2f}")
-    print(f"newest checkpoint (v{size['newest_version']}, {size['checkpoints']} checkpoints, "
-          f"{size['full_roots']} full roots): {size['newest_stored']:,} B stored (delta "
-          f"{size['newest_delta_raw']:,} B raw msgpack) for a state of "
-          f"{size['newest_state_json']:,} B raw JSON = "
-          f"{size['newest_state_json'] / size['newest_stored']:.0f}x smaller")
-    print(f"all checkpoints: {size['all_stored']:,} B stored against "
+    print(f"checkpoints: {size['checkpoints']}, {size['full_roots']} of them full roots")
+    print(f"  newest full root (v{size['root_version']}): {size['root_stored']:,} B stored, "
+          f"{size['root_msgpack']:,} B msgpack, {size['root_state_json']:,} B as raw JSON = "
+          f"{size['root_state_json'] / size['root_stored']:.1f}x smaller")
+    print(f"  newest checkpoint (v{size['newest_version']}) with its {size['chain_links']}-link "
+          f"chain: {size['chain_stored']:,} B stored for {size['newest_state_json']:,} B of "
+          f"raw JSON = {size['newest_state_json'] / size['chain_stored']:.1f}x smaller")
+    print(f"  all checkpoints: {size['all_stored']:,} B stored against "
           f"{size['all_states_json']:,.0f} B of raw JSON snapshots (estimated) = "
           f"{size['all_states_json'] / size['all_stored']:.0f}x smaller; "
           f"{size['all_stored'] / size['newest_state_json']:.2f}x one raw JSON state, "
