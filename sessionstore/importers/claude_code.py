@@ -18,6 +18,7 @@ from .core import (
     SessionWriter,
     discover,
     jsonl_records,
+    obj,
     parse_time,
     session_uuid,
     short,
@@ -91,6 +92,7 @@ def _import_file(
                 lines.apply(where, record)
             except RecordError as e:
                 ctx.malformed(where, str(e))
+        lines.flush_compaction()
         writer.status("idle", str(path), reason="end of transcript")
 
 
@@ -124,19 +126,31 @@ class _Lines:
     def __init__(self, writer: SessionWriter) -> None:
         self.w = writer
         self.tool_names: dict[str, str] = {}
+        self.compaction: dict[str, Any] | None = None  # a boundary waits for its summary line
+
+    def flush_compaction(self, summary: str | None = None) -> None:
+        """Record the pending compaction, with the summary that the next line carries."""
+        if self.compaction is not None:
+            fields, self.compaction = self.compaction, None
+            self.w.compaction(str(fields.pop("where")), summary=short(summary, 16_000), **fields)
 
     def apply(self, where: str, record: Any) -> None:
         if not isinstance(record, dict):
             raise RecordError("a line must be a JSON object")
         kind = record.get("type")
+        if self.compaction is not None and kind in ("user", "assistant"):
+            content = obj(record.get("message")).get("content")
+            is_summary = record.get("isCompactSummary") and isinstance(content, str)
+            self.flush_compaction(content if is_summary else None)
         if kind == "user":
             self._user(where, record)
         elif kind == "assistant":
             self._assistant(where, record)
         elif kind == "system" and record.get("subtype") == "compact_boundary":
-            meta = record.get("compactMetadata") or {}
-            self.w.compaction(
-                where,
+            self.flush_compaction()
+            meta = obj(record.get("compactMetadata"))
+            self.compaction = dict(
+                where=where,
                 trigger=meta.get("trigger"),
                 tokens_before=meta.get("preTokens"),
                 occurred_at=parse_time(record.get("timestamp")),

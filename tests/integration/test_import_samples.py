@@ -121,6 +121,21 @@ def test_claude_code_keeps_thinking_model_and_tool_inputs(imported):
     assert answer.role == "tool" and answer.tool_name == "Bash"
 
 
+def test_claude_code_compaction_keeps_trigger_size_and_summary(imported):
+    store, _ = imported
+    path = FIXTURES / "claude-code" / "spotter" / "4d5611e5-241a-462a-8d15-5122611a9569.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    at = next(i for i, line in enumerate(lines) if line.get("subtype") == "compact_boundary")
+    boundary, summary = lines[at], lines[at + 1]
+    assert summary.get("isCompactSummary")
+    sid = session_uuid("claude-code", path.stem)
+    [event] = [e for e in store.events(sid) if e.type == "ContextCompacted"]
+    assert event.data["trigger"] == boundary["compactMetadata"]["trigger"]
+    assert event.data["tokens_before"] == boundary["compactMetadata"]["preTokens"]
+    assert summary["message"]["content"].startswith(event.data["summary"].rstrip("…"))
+    assert event.occurred_at.isoformat().startswith(boundary["timestamp"][:19])
+
+
 def test_claude_code_subagents_are_linked_to_their_parent(imported):
     store, _ = imported
     for main_file in sorted((FIXTURES / "claude-code").glob("*/*.jsonl")):
