@@ -9,6 +9,7 @@ Sidechain files become sub-agent sessions whose ``parent_id`` is the main sessio
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +99,6 @@ def _import_file(
 
 def _peek(path: Path) -> dict[str, Any]:
     """Session facts from the first conversation lines: cwd, branch, first prompt, agent id."""
-    import json
-
     found: dict[str, Any] = {}
     with path.open("rb") as f:
         for _, raw in zip(range(PEEK_LINES), f, strict=False):
