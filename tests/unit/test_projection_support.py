@@ -1,16 +1,13 @@
-"""Helpers the projection tests share (forking without the replay API, table snapshots),
-and a check that the fork helper makes the same fork the domain describes."""
+"""Helpers the projection tests share (forking, table snapshots), and a check that a fork
+is what the projections expect: the parent's state at the fork point, versions going on."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import sqlite_utils
 
 from sessionstore import SessionStore
-from sessionstore.core import _Cached
-from sessionstore.domain.session import Session
 from sessionstore.projections.schema import data_tables
 
 TABLE_ORDER = {"sessions": "id", "checkpoints": "checkpoint_id"}
@@ -18,14 +15,9 @@ TABLE_ORDER = {"sessions": "id", "checkpoints": "checkpoint_id"}
 
 def fork(store: SessionStore, parent_id: str, at_version: int, *, reason: str | None = None,
          name: str | None = None) -> str:
-    """Fork ``parent_id`` at ``at_version`` the way the store's fork does: one
-    ``SessionForked`` event at ``at_version + 1`` in a new session, nothing copied."""
-    new_id = str(uuid.uuid4())
-    with store._lock:
-        base = store._build_state(parent_id, at_version)
-        session = Session.fork(base, new_id, clock=store._clock, reason=reason, name=name)
-        store._commit({new_id: _Cached(session, b"")}, session.pending)
-    return new_id
+    """Fork ``parent_id`` at ``at_version``: one ``SessionForked`` event at
+    ``at_version + 1`` in a new session, nothing copied."""
+    return store.fork(parent_id, at_version=at_version, reason=reason, name=name)
 
 
 def snapshot(db: sqlite_utils.Database) -> dict[str, list[dict[str, Any]]]:
