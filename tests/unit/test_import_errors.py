@@ -98,3 +98,25 @@ def test_reimport_reports_existing_and_adds_no_event(store, transcript):
     again = store.import_("claude-code", transcript)
     assert again.created == [] and again.existing == first.created
     assert store.current_version(first.created[0]) == version
+
+
+def test_a_failure_half_way_leaves_no_part_of_the_session(store, transcript, monkeypatch):
+    from sessionstore import BackendError
+
+    real = store.add_message
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 3:
+            raise BackendError("the database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "add_message", failing)
+    with pytest.raises(BackendError):
+        store.import_("claude-code", transcript)
+    monkeypatch.undo()
+    with pytest.raises(SessionNotFound):
+        store.state(session_uuid("claude-code", "s1"))
+    assert store.verify().events == 0
+    assert len(store.import_("claude-code", transcript).created) == 1  # a retry works
