@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -14,6 +15,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from ..domain.errors import InvalidInput
+from ..projections import worker
 from ..projections.rows import Row
 from ..store import SessionStore
 from . import main
@@ -275,15 +278,20 @@ def tree(cli: CliContext, session_id: str | None, depth: int, views: str | None)
 
 @main.command()
 @click.option("--rebuild", is_flag=True, help="Drop the read models and replay the whole log.")
-@click.option("--follow", is_flag=True, help="Keep polling for new events.")
+@click.option("--follow", is_flag=True,
+              help="Keep following new events: pushed by PostgreSQL, polled otherwise.")
 @click.option("--poll", type=float, default=0.5, show_default=True, help="Seconds between polls.")
 @click.option("--until-idle", type=float, help="With --follow: stop after this many idle seconds.")
 @click.option("--duration", type=float, help="With --follow: stop after this many seconds.")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True)
+@click.option("--source", help="Follow this store (e.g. postgresql://...) instead of the "
+              "global --db; --db after `project` (or --views) then names the read-model file.")
+@click.option("--db", "views_file", help="With --source: the read-model SQLite file.")
 @views_option
 @pass_cli
 def project(cli: CliContext, rebuild: bool, follow: bool, poll: float, until_idle: float | None,
-            duration: float | None, batch_size: int, views: str | None) -> None:
+            duration: float | None, batch_size: int, source: str | None,
+            views_file: str | None, views: str | None) -> None:
     """Bring the read models up to date with the event log.
 
     \b
@@ -291,7 +299,15 @@ def project(cli: CliContext, rebuild: bool, follow: bool, poll: float, until_idl
       sessionstore project                         # apply what is new, once
       sessionstore project --rebuild               # drop and replay, with a progress bar
       sessionstore project --follow --until-idle 30
+      sessionstore project --follow --source postgresql://me@db/sessions --db views.db
     """
+    if views_file is not None and source is None:
+        raise InvalidInput("`project --db FILE` names the read-model file for --source; "
+                           "give the store as `sessionstore --db URL project` instead")
+    if source is not None:  # a worker: events from elsewhere, read models in a local file
+        if not (views or views_file):
+            raise InvalidInput("--source needs a read-model file: add --db views.db")
+        cli, views = dataclasses.replace(cli, db=source), views or views_file
     with open_store(cli, views) as store:
         projector = store.projector
         projector.batch_size = batch_size
@@ -304,7 +320,8 @@ def project(cli: CliContext, rebuild: bool, follow: bool, poll: float, until_idl
             applied = (projector.rebuild(progress=progress) if rebuild
                        else projector.catch_up(progress=progress))
         if follow:
-            applied += projector.follow(poll=poll, until_idle=until_idle, duration=duration)
+            applied += worker.follow(projector, store._log, poll=poll, until_idle=until_idle,
+                                     duration=duration)
         data = {"applied": applied, "position": projector.position(),
                 "views": store.views_path, "rebuilt": rebuild}
 
