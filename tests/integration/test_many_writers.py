@@ -9,9 +9,11 @@ every writer's messages in its own order, and read models that agree with ``stat
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,8 @@ import pytest
 
 from sessionstore import SessionStore
 from tests.conformance.backends import fresh_postgres_url
+
+from .test_projection_sigkill import PROJECT, position
 
 WRITERS = 4
 MESSAGES = 500
@@ -92,12 +96,32 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             yield pg
 
 
+def worker_views(url: str, views: Path, proc: subprocess.Popen[str]) -> list[tuple[int, str]]:
+    """The worker's messages once it has applied everything; then stop it."""
+    with SessionStore(url, views=":memory:") as store:
+        last = store._log.max_notification_id()
+    deadline = time.monotonic() + 120
+    while position(views) < last:
+        assert proc.poll() is None and time.monotonic() < deadline, "the worker fell behind"
+        time.sleep(0.05)
+    proc.terminate()
+    proc.wait(timeout=30)
+    with sqlite3.connect(views) as db:
+        return db.execute("SELECT version, content FROM messages ORDER BY version").fetchall()
+
+
 @pytest.mark.slow
 def test_four_writers_on_one_session_lose_and_duplicate_nothing(url: str, tmp_path: Path) -> None:
     with SessionStore(url) as store:
         sid = store.create_session("race", agent_id="main")
+    views = tmp_path / "worker.views.db"
+    worker = subprocess.Popen(  # a projection worker follows the race as it happens
+        [sys.executable, "-c", PROJECT, "project", "--follow", "--poll", "0.1",
+         "--source", url, "--db", str(views)], stderr=subprocess.PIPE, text=True)
     reports = race(url, sid)
     assert sorted(r["tag"] for r in reports) == [f"w{n}" for n in range(WRITERS)]
     print("conflicts retried:", [r["conflicts"] for r in reports])
+    followed = worker_views(url, views, worker)
     with SessionStore(url, views=str(tmp_path / "views.db")) as store:
         check_session(store, sid)
+        assert followed == [(r["version"], r["content"]) for r in store.history(sid)]
