@@ -28,6 +28,7 @@ from ..domain.errors import (
     SessionNotFound,
     SessionStoreError,
 )
+from ..domain.session import Session
 
 if TYPE_CHECKING:
     from ..core import StoreCore
@@ -54,7 +55,10 @@ def session_uuid(fmt: str, source_id: str) -> str:
 def parse_time(value: Any) -> datetime | None:
     """An ISO 8601 or epoch-seconds time from a source; naive times are taken as UTC."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
     if not isinstance(value, str):
         return None
     try:
@@ -121,11 +125,18 @@ class ImportContext:
     ) -> Iterator[SessionWriter | None]:
         """Create the session for ``source_id`` and yield its writer, all in one batch.
 
-        Yields ``None`` when the session already exists (a re-import): nothing is written.
+        Yields ``None`` when the session already exists (a re-import), or when its source
+        facts cannot start a session (reported as malformed): nothing is written.
         """
         session_id = session_uuid(fmt, source_id)
         if self.exists(session_id):
             self.report.existing.append(session_id)
+            yield None
+            return
+        try:
+            Session.create(session_id, **create)  # check the facts before opening a batch
+        except InvalidInput as e:
+            self.malformed(where, f"cannot start a session from it: {e}")
             yield None
             return
         with self.store.batch():

@@ -120,3 +120,14 @@ def test_a_failure_half_way_leaves_no_part_of_the_session(store, transcript, mon
         store.state(session_uuid("claude-code", "s1"))
     assert store.verify().events == 0
     assert len(store.import_("claude-code", transcript).created) == 1  # a retry works
+
+
+def test_source_facts_that_cannot_start_a_session_are_reported(store, tmp_path):
+    path = tmp_path / "odd.jsonl"
+    path.write_text(json.dumps({"type": "user", "cwd": ["not", "a", "path"],
+                                "message": {"role": "user", "content": "hi"}}) + "\n")
+    report = store.import_("claude-code", path)
+    assert report.created == [] and report.malformed == 1
+    assert report.problems[0].startswith(f"{path}: cannot start a session from it")
+    with pytest.raises(ImportAborted, match="cannot start a session"):
+        store.import_("claude-code", path, strict=True)
