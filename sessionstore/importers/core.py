@@ -215,7 +215,14 @@ class SessionWriter:
         self.status_now = target
 
     def complete(self, result: str | None) -> None:
-        self.version = self.store.complete(self.session_id, result=result)
+        """Complete the session, first back to ``active`` if the source left it elsewhere."""
+        if self.status_now not in ("active", "idle"):
+            self.status("active", self.where, reason="the source finished the session")
+        try:
+            self.version = self.store.complete(self.session_id, result=result)
+        except InvalidTransition:
+            self.ctx.ignore(f"completion from {self.status_now}, which the status machine refuses")
+            return
         self.status_now = "completed"
 
     def compaction(self, where: str, **fields: Any) -> None:

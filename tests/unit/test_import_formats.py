@@ -55,3 +55,17 @@ def test_openhands_state_changes_become_status_changes(store: SessionStore, tmp_
         ("recovering", "active"), ("active", "idle")]
     state = store.state(sid)
     assert state.messages[0].occurred_at.isoformat() == "2025-01-01T00:00:00+00:00"
+
+
+def test_a_finish_after_an_error_recovers_then_completes(store: SessionStore, tmp_path):
+    events = [
+        {"id": 0, "source": "user", "action": "message", "message": "go"},
+        {"id": 1, "observation": "agent_state_changed", "extras": {"agent_state": "error"}},
+        {"id": 2, "source": "agent", "action": "finish", "message": "done anyway"},
+    ]
+    path = tmp_path / "late.json"
+    path.write_text(json.dumps(events))
+    report = store.import_("openhands", path)
+    assert report.malformed == 0
+    state = store.state(session_uuid("openhands", "late.json"))
+    assert state.status == "completed" and state.result == "done anyway"
