@@ -24,6 +24,7 @@ from .core import (
     session_uuid,
     short,
     text_of,
+    tokens,
 )
 
 FORMAT = "claude-code"
@@ -191,7 +192,7 @@ class _Lines:
                     "tool",
                     text_of(block.get("content")),
                     tool_call_id=call_id,
-                    tool_name=self.tool_names.get(call_id or ""),
+                    tool_name=self.tool_names.get(str(call_id)),
                     occurred_at=when,
                     metadata=meta | ({"is_error": True} if block.get("is_error") else {}),
                 )
@@ -239,7 +240,7 @@ class _Lines:
             return 0, 0
         meta["usage"] = usage
         prompt = sum(
-            int(usage.get(k) or 0)
+            tokens(usage.get(k))
             for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
         )
-        return self.w.usage(message.get("id"), prompt, int(usage.get("output_tokens") or 0))
+        return self.w.usage(message.get("id"), prompt, tokens(usage.get("output_tokens")))

@@ -195,8 +195,9 @@ class SessionWriter:
         """
         if response_id is None:
             return tokens_in, tokens_out
-        seen_in, seen_out = self._usage.get(response_id, (0, 0))
-        self._usage[response_id] = (max(seen_in, tokens_in), max(seen_out, tokens_out))
+        key = str(response_id)
+        seen_in, seen_out = self._usage.get(key, (0, 0))
+        self._usage[key] = (max(seen_in, tokens_in), max(seen_out, tokens_out))
         return max(0, tokens_in - seen_in), max(0, tokens_out - seen_out)
 
     def status(self, target: str, where: str, reason: str | None = None) -> None:
@@ -315,6 +316,13 @@ def text_of(content: Any) -> str:
                     parts.append("[image]")
         return "\n".join(parts)
     return json.dumps(content, ensure_ascii=False)
+
+
+def tokens(value: Any) -> int:
+    """A token count from a source: a non-negative number, else 0 (never a crash)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    return 0
 
 
 def obj(value: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from .core import (
     jsonl_records,
     obj,
     text_of,
+    tokens,
 )
 
 FORMAT = "openai-chat"
@@ -108,8 +109,8 @@ def add_openai_message(
         calls.append(tool_call({"function": message["function_call"]}))
     usage = obj(message.get("usage"))
     tokens_in, tokens_out = writer.usage(
-        message.get("id"), int(usage.get("prompt_tokens") or 0),
-        int(usage.get("completion_tokens") or 0),
+        message.get("id"), tokens(usage.get("prompt_tokens")),
+        tokens(usage.get("completion_tokens")),
     )
     role = ROLES[message["role"]]
     writer.message(

@@ -25,6 +25,7 @@ from .core import (
     parse_time,
     short,
     text_of,
+    tokens,
 )
 
 FORMAT = "openhands"
@@ -150,7 +151,7 @@ class _Events:
         response = obj(metadata.get("model_response"))
         usage = obj(response.get("usage"))
         tokens_in, tokens_out = self.w.usage(
-            response.get("id"), int(usage.get("prompt_tokens") or 0),
-            int(usage.get("completion_tokens") or 0))
+            response.get("id"), tokens(usage.get("prompt_tokens")),
+            tokens(usage.get("completion_tokens")))
         return (tokens_in, tokens_out, response.get("model"), metadata.get("tool_call_id"),
                 metadata.get("function_name"))

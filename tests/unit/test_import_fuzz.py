@@ -49,3 +49,36 @@ def test_every_line_is_imported_ignored_or_reported(lines):
         1 for _, t in lines if t.startswith('{"type": "user"') or t.startswith('{"type": "ass'))
     assert sum(report.skipped.values()) == kinds.count("object") + sum(
         1 for _, t in lines if t.startswith('{"type": "progress"'))
+
+
+block = st.fixed_dictionaries(
+    {"type": st.sampled_from(["text", "thinking", "tool_use", "tool_result", "image", "x"])},
+    optional={"text": json_value, "thinking": json_value, "id": json_value,
+              "name": json_value, "input": json_value, "tool_use_id": json_value,
+              "content": json_value, "is_error": json_value},
+)
+odd_record = st.fixed_dictionaries(
+    {"type": st.sampled_from(["user", "assistant", "system"])},
+    optional={"message": st.fixed_dictionaries({}, optional={
+        "content": st.one_of(json_value, st.lists(block, max_size=3)),
+        "id": json_value, "model": json_value,
+        "usage": st.dictionaries(st.sampled_from(["input_tokens", "output_tokens"]), json_value),
+    }), "timestamp": json_value, "subtype": json_value, "isMeta": json_value},
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(records=st.lists(odd_record, min_size=1, max_size=12))
+def test_odd_records_are_written_or_reported_and_the_log_stays_sound(records):
+    with tempfile.TemporaryDirectory() as folder, SessionStore(":memory:") as store:
+        path = Path(folder) / "odd.jsonl"
+        path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+        report = store.import_("claude-code", path)
+        if report.created:  # else the facts could not start a session, and that was reported
+            state = store.state(report.created[0])
+            assert report.events == state.version
+            assert state.counters.tokens_in >= 0 and state.counters.tokens_out >= 0
+        else:
+            assert report.problems[0].startswith(f"{path}: cannot start a session")
+        assert store.verify().ok
+        assert all(p.startswith(str(path)) and "\n" not in p for p in report.problems)
