@@ -90,10 +90,8 @@ def _import_file(
                                 metadata={"file": sub.name})
         lines = _Lines(writer)
         for where, record in jsonl_records(path, ctx):
-            try:
+            with ctx.record(where):
                 lines.apply(where, record)
-            except RecordError as e:
-                ctx.malformed(where, str(e))
         lines.flush_compaction()
         writer.status("idle", str(path), reason="end of transcript")
 

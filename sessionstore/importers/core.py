@@ -104,6 +104,22 @@ class ImportContext:
             )
         self.report.problem(where, message)
 
+    @contextmanager
+    def record(self, where: str) -> Iterator[None]:
+        """Read one source record: a record of an unexpected shape is reported, not fatal.
+
+        Sources are untrusted: a field of the wrong type surfaces as a TypeError and the like
+        deep in a format's code. Our own errors (``--strict`` stops, the database) go through.
+        """
+        try:
+            yield
+        except RecordError as e:
+            self.malformed(where, str(e))
+        except SessionStoreError:
+            raise
+        except (TypeError, AttributeError, KeyError, ValueError) as e:
+            self.malformed(where, f"unexpected shape ({type(e).__name__}: {e})")
+
     def ignore(self, reason: str) -> None:
         """A record that is not part of the conversation (progress updates, snapshots...)."""
         self.report.skipped[reason] += 1

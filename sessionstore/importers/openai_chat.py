@@ -92,10 +92,8 @@ def _create(source_id: str, meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _message_or_report(writer: SessionWriter, where: str, message: Any) -> None:
-    try:
+    with writer.ctx.record(where):
         add_openai_message(writer, where, message)
-    except RecordError as e:
-        writer.ctx.malformed(where, str(e))
 
 
 def add_openai_message(

@@ -73,10 +73,8 @@ def _import_events(
             return
         events_ = _Events(writer)
         for at, event in events:
-            try:
+            with ctx.record(at):
                 events_.add(at, event)
-            except RecordError as e:
-                ctx.malformed(at, str(e))
         if not events_.finished:
             writer.status("idle", where, reason="end of event list")
 

@@ -46,12 +46,11 @@ def _import_file(ctx: ImportContext, path: Path) -> None:
             return
         steps = _History(writer)
         for where, entry in itertools.chain([first] if first else [], history):
-            try:
+            with ctx.record(where):
                 steps.add(where, entry)
-            except RecordError as e:
-                ctx.malformed(where, str(e))
         for where, step in json_items(path, quiet, "trajectory.item"):
-            _step(writer, where, step)
+            with ctx.record(where):
+                _step(writer, where, step)
         _finish(writer, str(path), info.get("exit_status"))
 
 

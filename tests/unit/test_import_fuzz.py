@@ -67,7 +67,7 @@ odd_record = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(records=st.lists(odd_record, min_size=1, max_size=12))
 def test_odd_records_are_written_or_reported_and_the_log_stays_sound(records):
     with tempfile.TemporaryDirectory() as folder, SessionStore(":memory:") as store:
@@ -82,3 +82,25 @@ def test_odd_records_are_written_or_reported_and_the_log_stays_sound(records):
             assert report.problems[0].startswith(f"{path}: cannot start a session")
         assert store.verify().ok
         assert all(p.startswith(str(path)) and "\n" not in p for p in report.problems)
+
+
+chat_message = st.fixed_dictionaries(
+    {"role": st.sampled_from(["system", "user", "assistant", "tool", "developer", "robot"])},
+    optional={"content": json_value, "tool_calls": st.one_of(json_value, st.lists(
+        st.fixed_dictionaries({}, optional={"id": json_value, "function": st.one_of(
+            json_value, st.fixed_dictionaries({}, optional={"name": json_value,
+                                                            "arguments": json_value}))}),
+        max_size=2)), "name": json_value, "tool_call_id": json_value, "usage": json_value},
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(messages=st.lists(chat_message, min_size=1, max_size=10))
+def test_odd_chat_messages_are_written_or_reported(messages):
+    with tempfile.TemporaryDirectory() as folder, SessionStore(":memory:") as store:
+        path = Path(folder) / "chat.json"
+        path.write_text(json.dumps(messages))
+        report = store.import_("openai-chat", path)
+        state = store.state(report.created[0])
+        assert state.counters.messages + report.malformed == len(messages)
+        assert report.events == state.version and store.verify().ok
