@@ -39,7 +39,8 @@ def _import_file(ctx: ImportContext, path: Path) -> None:
         name=f"swe-agent {path.stem}",
         agent_id=str(agent or "swe-agent"),
         metadata={"source": FORMAT, "file": path.name}
-        | {k: _literal(info[k]) for k in KEPT_INFO if k in info},
+        | {k: _literal(info[k]) if k == "model_stats" else info[k] for k in KEPT_INFO
+           if k in info},
     )
     with ctx.session(FORMAT, path.stem, str(path), **create) as writer:
         if writer is None:
