@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 def default_views(url: str) -> str:
     """Where a store at ``url`` keeps its read models when ``views`` is not given."""
-    if url.startswith(("postgresql://", "postgres://")):
+    if url.startswith(("postgresql://", "postgres://", "memory://")):
         return ":memory:"
     path = sqlite_path(url)
     if path == ":memory:":

@@ -18,7 +18,8 @@ def redact(url: str) -> str:
 
 
 def open_recorder(url: str, *, durability: str = "full") -> SessionRecorder:
-    """``sessions.db``, ``sqlite:///path``, ``:memory:`` or ``postgresql://user@host/db``."""
+    """``sessions.db``, ``sqlite:///path``, ``:memory:``, ``memory://[name]`` or
+    ``postgresql://user@host/db``."""
     if durability not in DURABILITIES:
         raise InvalidInput(
             f"unknown durability {durability!r}: use one of {', '.join(DURABILITIES)}"
@@ -29,6 +30,10 @@ def open_recorder(url: str, *, durability: str = "full") -> SessionRecorder:
 
         recorder: SessionRecorder = open_postgres(url, durability=durability)
         return recorder
+    if url.startswith("memory://"):  # the library's POPO recorder; durability does not apply
+        from .memory import open_memory
+
+        return open_memory(url)
     path = sqlite_path(url)
     return SQLiteSessionRecorder(path, durability=durability)
 
@@ -40,7 +45,7 @@ def sqlite_path(url: str) -> str:
     if "://" in url:
         raise InvalidInput(
             f"unsupported store URL {redact(url)!r}: use a file path, sqlite:///path, "
-            ":memory: or postgresql://user@host:port/db"
+            ":memory:, memory:// or postgresql://user@host:port/db"
         )
     if url != ":memory:":
         parent = Path(url).expanduser().parent

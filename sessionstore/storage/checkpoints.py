@@ -12,7 +12,6 @@ place that picks an implementation from the recorder type.
 
 from __future__ import annotations
 
-import sys
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -256,16 +255,17 @@ def _record(row: Any) -> CheckpointRecord:
 def open_checkpoint_store(recorder: SessionRecorder) -> CheckpointStore:
     """The checkpoint store that lives beside ``recorder``'s events.
 
-    PostgreSQL: a table beside the events (``postgres.PostgresCheckpointStore``).
+    A recorder with an ``open_checkpoints()`` method makes its own (PostgreSQL, memory://).
     Other recorders get an in-memory store: checkpoints are a speed-up that replay can
     always do without, but they do not outlive the process.
     """
     if isinstance(recorder, SQLiteSessionRecorder):
         return SQLiteCheckpointStore(recorder)
-    # Only a loaded postgres module can have made the recorder: psycopg stays optional.
-    postgres = sys.modules.get(f"{__package__}.postgres")
-    if postgres is not None and isinstance(recorder, postgres.PostgresSessionRecorder):
-        store: CheckpointStore = postgres.PostgresCheckpointStore(recorder)
+    # Other backends that keep checkpoints beside their events say so (PostgreSQL: a table;
+    # memory://: one in-memory store shared by every SessionStore on the recorder).
+    opener = getattr(recorder, "open_checkpoints", None)
+    if opener is not None:
+        store: CheckpointStore = opener()
         return store
     return InMemoryCheckpointStore()
 

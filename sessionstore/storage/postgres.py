@@ -227,6 +227,10 @@ class PostgresSessionRecorder(PostgresApplicationRecorder, SessionRecorder):
                 return
             after = rows[-1]["originator_id"]
 
+    def open_checkpoints(self) -> CheckpointStore:
+        """Checkpoints in a table beside the events (``open_checkpoint_store`` asks)."""
+        return PostgresCheckpointStore(self)
+
     def close(self) -> None:
         self.datastore.close()
 

@@ -9,14 +9,26 @@ import pytest
 
 from tests.unit.test_replay_checkpoint_store import CheckpointStoreContract
 
-from .backends import Backend, PostgresBackend, SQLiteBackend, fresh_postgres_url
+from .backends import (
+    Backend,
+    MemoryBackend,
+    PostgresBackend,
+    SQLiteBackend,
+    fresh_postgres_url,
+)
 from .contract import StoreContract
 
 
-class TestInMemory(StoreContract):
+class TestMemory(StoreContract):
     @pytest.fixture
     def backend(self) -> Backend:
-        return SQLiteBackend("memory", ":memory:")
+        return MemoryBackend()
+
+
+class TestSQLiteMemory(StoreContract):
+    @pytest.fixture
+    def backend(self) -> Backend:
+        return SQLiteBackend("sqlite-memory", ":memory:")
 
 
 class TestSQLiteFile(StoreContract):
