@@ -70,7 +70,7 @@ def _import_file(
     header = _peek(path)
     agent_id = header.get("agentId") or MAIN_AGENT
     create: dict[str, Any] = dict(
-        name=f"claude-code {source_id}",
+        name=" ".join(["claude-code", source_id[:8], *source_id.split("/")[1:]]),
         kind="subagent" if parent_id or header.get("agentId") else "main",
         agent_id=agent_id,
         parent_id=parent_id,
