@@ -110,6 +110,31 @@ class StoreContract:
         assert [m.content for m in store.state(sid).messages] == [
             "interloper", "reply to 1 messages"]
 
+    @settings(max_examples=15, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                     HealthCheck.differing_executors])
+    @given(schedule=st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=10))
+    def test_interleaved_writers_keep_one_contiguous_history(
+        self, backend: Backend, store: SessionStore, schedule: list[tuple[bool, bool]]
+    ) -> None:
+        """Two writers with stale caches, in any order: every accepted write is kept once,
+        in order; every stale ``expected_version`` is refused and leaves nothing."""
+        sid = store.create_session("interleaved")
+        accepted: list[str] = []
+        with backend.second(store) as other:
+            for n, (by_other, stale) in enumerate(schedule):
+                writer = other if by_other else store
+                if stale:
+                    behind = store.current_version(sid) - 1
+                    with pytest.raises(ConcurrencyConflict):
+                        writer.add_message(sid, "user", f"{n}", expected_version=behind)
+                else:
+                    writer.add_message(sid, "user", f"{n}")
+                    accepted.append(f"{n}")
+        assert [m.content for m in store.state(sid).messages] == accepted
+        assert [e.version for e in store.events(sid)] == list(range(1, len(accepted) + 2))
+        assert store.verify(sid).ok
+
     # -- heads -----------------------------------------------------------------------------
     def test_heads_track_every_session(self, store: SessionStore, sid: str) -> None:
         other = store.create_session("second")
