@@ -37,7 +37,7 @@ def fill(store: SessionStore, sessions: int = 20, messages: int = 80) -> None:
                                   tool_calls=[{"name": "bash"}] if i % 10 == 0 else None,
                                   tokens_in=i)
             store.complete_task(sid, "t1", tokens=3)
-    forked = fork(store, ids[0], 40)
+    forked = fork(store, ids[0], min(40, store.current_version(ids[0])))
     store.add_message(forked, "user", "a fork's own message")
 
 
