@@ -8,11 +8,11 @@ Throughput is all events over the wall time from a common start to the last writ
 each figure is the median of ``--runs`` runs, and its ratio is against the 1-writer figure of
 the same backend measured in the same invocation.
 
-Projection lag: during every run a worker (``sessionstore project --follow --source URL --db
-views.db``: pushed by PostgreSQL, polling SQLite every 0.1 s) keeps read models current.
-Every 50 ms the bench samples notifications recorded minus notifications applied. Reported:
-the median and maximum of those samples, and the drain time from the last writer's end
-until the worker has applied everything.
+Projection lag: each run is repeated with a projection worker alongside (``sessionstore
+project --follow --source URL --db views.db``: pushed by PostgreSQL, polling SQLite every
+0.1 s); "with worker" is the throughput then. Every 50 ms the bench samples notifications
+recorded minus notifications applied. Reported: the median and maximum of those samples,
+and the drain time from the last writer's end until the worker has applied everything.
 
     python -m benchmarks.bench_writers [--n 2000] [--runs 3] [--writers 1 2 4]
         [--backends sqlite postgresql] [--durability normal] [--shared]
@@ -86,19 +86,21 @@ def _position(views: Path) -> int:
 class LagSampler:
     """Samples (recorded - applied) every 50 ms in a thread while the writers run."""
 
-    def __init__(self, store: SessionStore, views: Path) -> None:
-        self.store, self.views = store, views
+    def __init__(self, store: SessionStore, views: Path, *, active: bool) -> None:
+        self.store, self.views, self.active = store, views, active
         self.samples: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> LagSampler:
-        self._thread.start()
+        if self.active:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join()
+        if self.active:
+            self._thread.join()
 
     def behind(self) -> int:
         return max(0, self.store._log.max_notification_id() - _position(self.views))
@@ -110,7 +112,8 @@ class LagSampler:
 
 # -- one run ---------------------------------------------------------------------------------
 def one_run(url: str, folder: Path, writers: int, n: int, durability: str,
-            shared: bool) -> dict[str, float]:
+            shared: bool, follow: bool) -> dict[str, float]:
+    """One run; with ``follow``, a projection worker runs alongside and its lag is sampled."""
     views = folder / f"views-{uuid.uuid4().hex[:8]}.db"
     ctx = mp.get_context("spawn")
     ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
@@ -118,24 +121,25 @@ def one_run(url: str, folder: Path, writers: int, n: int, durability: str,
         sid = store.create_session("shared", agent_id="main") if shared else None
         worker = subprocess.Popen(
             [sys.executable, "-c", PROJECT, "project", "--follow", "--poll", "0.1",
-             "--source", url, "--db", str(views)], stderr=subprocess.DEVNULL)
+             "--source", url, "--db", str(views)], stderr=subprocess.DEVNULL) if follow else None
         procs = [ctx.Process(target=_writer, args=(url, durability, n // writers, sid, ready,
                                                    start, results)) for _ in range(writers)]
         for p in procs:
             p.start()
         for _ in procs:
             ready.get(timeout=120)
-        with LagSampler(store, views) as lag:
+        with LagSampler(store, views, active=follow) as lag:
             start.set()
             spans = [results.get(timeout=600) for _ in procs]
             ended = time.monotonic()
-            while lag.behind() > 0:
+            while follow and lag.behind() > 0:
                 time.sleep(0.01)
             drain = time.monotonic() - ended
         for p in procs:
             p.join()
-        worker.terminate()
-        worker.wait(timeout=30)
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
     wall = max(end for _, end in spans) - min(began for began, _ in spans)
     samples = lag.samples or [0]
     return {"events_per_s": (n // writers) * writers / wall, "lag_median": statistics.median(
@@ -178,28 +182,36 @@ def run(backends: Sequence[str], writer_counts: Sequence[int], n: int, runs: int
         for backend in backends:
             base: float | None = None
             for writers in writer_counts:
-                samples = []
-                for _ in range(runs):
-                    with fresh_store(backend, Path(tmp)) as url:
-                        samples.append(one_run(url, Path(tmp), writers, n, durability, shared))
-                figure = {"backend": backend, "writers": writers, "n": n,
-                          "durability": durability, "shared_session": shared,
-                          **{k: statistics.median(s[k] for s in samples) for k in samples[0]}}
-                base = figure["events_per_s"] if writers == writer_counts[0] else base
-                figure["ratio"] = figure["events_per_s"] / base if base else 1.0
-                figures.append(figure)
+                alone, followed = [], []
+                for _ in range(runs):  # interleaved, so load drifts hit both alike
+                    for follow, samples in ((False, alone), (True, followed)):
+                        with fresh_store(backend, Path(tmp)) as url:
+                            samples.append(one_run(url, Path(tmp), writers, n, durability,
+                                                   shared, follow))
+                rate = statistics.median(s["events_per_s"] for s in alone)
+                base = rate if writers == writer_counts[0] else base
+                figures.append({
+                    "backend": backend, "writers": writers, "n": n, "durability": durability,
+                    "shared_session": shared, "events_per_s": rate,
+                    "ratio": rate / base if base else 1.0,
+                    "events_per_s_with_worker": statistics.median(
+                        s["events_per_s"] for s in followed),
+                    **{k: statistics.median(s[k] for s in followed)
+                       for k in ("lag_median", "lag_max", "drain_s")},
+                })
     return figures
 
 
 def print_table(figures: Sequence[dict[str, Any]], runs: int) -> None:
     table = Table(title=f"Writer processes (median of {runs}); ratio = against 1 writer, "
                         "same backend, same run; lag in notifications")
-    for column in ("backend", "writers", "events", "appends/s", "ratio", "lag median",
-                   "lag max", "drain"):
+    for column in ("backend", "writers", "events", "appends/s", "ratio", "with worker",
+                   "lag median", "lag max", "drain"):
         table.add_column(column, justify="right")
     for f in figures:
         table.add_row(f["backend"], str(f["writers"]), f"{f['n']:,}",
                       f"{f['events_per_s']:,.0f}", f"{f['ratio']:.2f}x",
+                      f"{f['events_per_s_with_worker']:,.0f}",
                       f"{f['lag_median']:,.0f}", f"{f['lag_max']:,.0f}",
                       f"{f['drain_s'] * 1e3:,.0f} ms")
     Console(width=140).print(table)
