@@ -60,9 +60,12 @@ class PushedSource:
             self.error = e
             self.arrived.set()
 
-    def notifications(self, start: int, limit: int) -> list[Recorded]:
+    def _check(self) -> None:
         if self.error is not None:
             raise BackendError(f"the push subscription stopped: {self.error}; restart the worker")
+
+    def notifications(self, start: int, limit: int) -> list[Recorded]:
+        self._check()
         if start - 1 != self.delivered:
             items = self.log.notifications(start, limit)
         else:
@@ -83,6 +86,7 @@ class PushedSource:
         return taken
 
     def max_notification_id(self) -> int:
+        self._check()  # woken by a failure: report it rather than wait for the next event
         return self.log.max_notification_id()
 
     def close(self) -> None:

@@ -17,8 +17,9 @@ from click.testing import CliRunner
 
 from sessionstore import SessionStore
 from sessionstore.cli import main
+from sessionstore.domain.errors import BackendError
 from sessionstore.projections.projector import Projector, open_views
-from sessionstore.projections.worker import follow, subscribe
+from sessionstore.projections.worker import PushedSource, follow, subscribe
 
 from ..conformance.backends import fresh_postgres_url
 from ..unit.test_projection_support import snapshot
@@ -165,3 +166,42 @@ def test_several_workers_each_keep_their_own_copy(pg_url: str, tmp_path: Path) -
         db.close()
         assert position(tmp_path / f"views{n}.db") == last
     assert copies[0] == copies[1] == rebuilt(pg_url, tmp_path / "fresh.db")
+
+
+def _wait_buffered(source: PushedSource, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while source._buffer.qsize() < count:
+        assert time.monotonic() < deadline, "the subscription delivered nothing"
+        time.sleep(0.01)
+
+
+def test_pushed_source_reads_the_log_when_the_position_is_not_its_own() -> None:
+    with SessionStore("memory://") as store:  # the POPO recorder pushes too
+        sid = store.create_session("pushed")
+        for i in range(5):
+            store.add_message(sid, "user", f"m{i}")
+        source = subscribe(store._log, 0)
+        assert source is not None
+        try:
+            _wait_buffered(source, 6)
+            assert [i.notification_id for i in source.notifications(1, 2)] == [1, 2]
+            # Another worker sharing the views file applied 3 and 4: read after them.
+            assert [i.notification_id for i in source.notifications(5, 10)] == [5, 6]
+            store.add_message(sid, "user", "new")
+            _wait_buffered(source, 5)  # 3..6 still buffered, then 7
+            assert [i.notification_id for i in source.notifications(7, 10)] == [7]
+            assert source.notifications(8, 10) == []
+        finally:
+            source.close()
+
+
+def test_pushed_source_reports_a_lost_subscription() -> None:
+    with SessionStore("memory://") as store:
+        source = subscribe(store._log, 0)
+        assert source is not None
+        source.close()
+        source.error = ConnectionError("server closed the connection")
+        with pytest.raises(BackendError, match="restart the worker"):
+            source.notifications(1, 10)
+        with pytest.raises(BackendError):
+            source.max_notification_id()
