@@ -6,7 +6,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from sessionstore import SessionStore
@@ -99,7 +99,10 @@ chat_message = st.fixed_dictionaries(
 def test_odd_chat_messages_are_written_or_reported(messages):
     with tempfile.TemporaryDirectory() as folder, SessionStore(":memory:") as store:
         path = Path(folder) / "chat.json"
-        path.write_text(json.dumps(messages))
+        try:  # a source file is standard JSON: no Infinity (ijson rightly refuses it)
+            path.write_text(json.dumps(messages, allow_nan=False))
+        except ValueError:
+            assume(False)
         report = store.import_("openai-chat", path)
         state = store.state(report.created[0])
         assert state.counters.messages + report.malformed == len(messages)
