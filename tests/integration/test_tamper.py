@@ -45,7 +45,8 @@ def flip_byte(db: sqlite3.Connection, rowid: int, column: str, position: int, xo
     if column == "topic":
         new = data.decode("latin-1")
     elif column == "originator_version":
-        new = int(data.decode("latin-1")) if data.decode("latin-1").isdigit() else -1
+        text = data.decode("latin-1")  # "1" xor a bit may be "3", ":" or even "³"
+        new = int(text) if text.isascii() and text.isdigit() else -1
     db.execute(f"UPDATE {EVENTS} SET {column} = ? WHERE rowid = ?", (new, rowid))
 
 
