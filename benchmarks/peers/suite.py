@@ -124,12 +124,21 @@ def one_run(cls: type[Adapter], messages: Sequence[Message], durability: str,
 
 
 def measure(cls: type[Adapter], n: int, durability: str, runs: int) -> list[Figure]:
-    measured_n = min(n, cls.max_n) if cls.max_n else n
-    messages = workload(measured_n)
+    """``runs`` runs of one system in a row (``run_suite`` interleaves the systems instead)."""
     samples: dict[str, list[float]] = {}
     notes: dict[str, str] = dict(cls.notes)
     for _ in range(runs):
-        one_run(cls, messages, durability, samples, notes)
+        one_run(cls, workload(measured_size(cls, n)), durability, samples, notes)
+    return figures_of(cls, n, durability, samples, notes)
+
+
+def measured_size(cls: type[Adapter], n: int) -> int:
+    return min(n, cls.max_n) if cls.max_n else n
+
+
+def figures_of(cls: type[Adapter], n: int, durability: str, samples: dict[str, list[float]],
+               notes: dict[str, str]) -> list[Figure]:
+    measured_n = measured_size(cls, n)
     figures = []
     for metric, (unit, _) in METRICS.items():
         values = samples.get(metric, [])
@@ -156,11 +165,18 @@ def run_suite(sizes: Sequence[int], durabilities: Sequence[str], runs: int,
     for n in sizes:
         for durability in durabilities:
             figures.append(reference(n, durability))
-            for cls in peer_classes(systems):
-                if durability not in cls.durabilities:
-                    continue
-                progress(f"N={n:,} {durability}: {cls.name}")
-                figures.extend(measure(cls, n, durability, runs))
+            classes = [c for c in peer_classes(systems) if durability in c.durabilities]
+            samples: dict[str, dict[str, list[float]]] = {c.name: {} for c in classes}
+            notes = {c.name: dict(c.notes) for c in classes}
+            # Runs are interleaved (run 1 of every system, then run 2, ...) so that a change
+            # in the machine's load during the suite falls on every system alike.
+            for run in range(1, runs + 1):
+                for cls in classes:
+                    progress(f"N={n:,} {durability}: {cls.name}, run {run}/{runs}")
+                    messages = workload(measured_size(cls, n))
+                    one_run(cls, messages, durability, samples[cls.name], notes[cls.name])
+            for cls in classes:
+                figures.extend(figures_of(cls, n, durability, samples[cls.name], notes[cls.name]))
     return figures
 
 
