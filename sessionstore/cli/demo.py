@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from ..demo import run_demo
+from ..storage.backends import redact
 from . import main
 from .common import CliContext, console, emit, pass_cli
 
@@ -34,7 +35,7 @@ def demo(cli: CliContext) -> None:
             "agents",
             "tasks",
             "tokens in/out",
-            title=f"sessionstore demo ({cli.db})",
+            title=f"sessionstore demo ({redact(cli.db)})",
         )
         for s in states:
             c = s.counters

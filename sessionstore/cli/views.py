@@ -18,6 +18,7 @@ from rich.tree import Tree
 from ..domain.errors import InvalidInput
 from ..projections import worker
 from ..projections.rows import Row
+from ..storage.backends import redact
 from ..store import SessionStore
 from . import main
 from .common import CliContext, console, emit, pass_cli
@@ -268,7 +269,7 @@ def tree(cli: CliContext, session_id: str | None, depth: int, views: str | None)
             add(branch.add(_label(child)), child)
 
     def render() -> None:
-        top = Tree(f"sessions in {escape(cli.db)}")
+        top = Tree(f"sessions in {escape(redact(cli.db))}")
         for node in nodes:
             add(top.add(_label(node)), node)
         console.print(top)

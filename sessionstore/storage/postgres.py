@@ -126,7 +126,12 @@ class PostgresSessionRecorder(PostgresApplicationRecorder, SessionRecorder):
     def __init__(self, url: str, *, durability: Durability = "full") -> None:
         self.url = url
         self.config = parse_url(url)
-        super().__init__(SessionDatastore(self.config, durability=durability))
+        datastore = SessionDatastore(self.config, durability=durability)
+        try:
+            super().__init__(datastore)  # connects already, to register its row type
+        except BaseException:
+            datastore.close()  # now, not from a pool thread at garbage collection
+            raise
         self.heads_table = self._table("session_heads")
         self.sql_create_statements.append(
             SQL(

@@ -79,14 +79,26 @@ def test_durability_sets_synchronous_commit(pg_url: str, durability: str, settin
         assert row is not None and row["synchronous_commit"] == setting
 
 
-@pytest.mark.postgres
-def test_password_in_url_is_used_and_kept_out_of_errors(pg_url: str) -> None:
+def with_password(url: str) -> str:
     # The test server trusts local users, so any password connects; what matters is
     # that the password never shows in what the store reports.
-    parts = urlsplit(pg_url)
+    parts = urlsplit(url)
     netloc = f"{parts.username or 'postgres'}:{SECRET}@{parts.hostname}:{parts.port or 5432}"
-    with_password = urlunsplit(parts._replace(netloc=netloc))
-    with SessionStore(with_password) as store:
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", [["demo"], ["tree"], ["list"], ["verify"]])
+def test_cli_output_never_shows_the_password(pg_url: str, command: list[str]) -> None:
+    result = CliRunner().invoke(main, ["--db", with_password(pg_url), *command])
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.output
+
+
+@pytest.mark.postgres
+def test_password_in_url_is_used_and_kept_out_of_errors(pg_url: str) -> None:
+    url = with_password(pg_url)
+    with SessionStore(url) as store:
         sid = store.create_session("secret keeper")
         assert store.current_version(sid) == 1
         assert SECRET not in store._log.recorder.safe_url  # type: ignore[attr-defined]
