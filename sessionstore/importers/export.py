@@ -30,13 +30,15 @@ FORMAT_VERSION = 1
 
 
 def export_jsonl(store: StoreCore, session_id: str, out: IO[str]) -> int:
-    """Write ``session_id``'s events (a fork's with its lineage) to ``out``; returns the count."""
-    state = store.state(session_id)
+    """Write ``session_id``'s events (a fork's with its lineage) to ``out``; returns the count.
+
+    Events stream from the log page by page: memory stays flat whatever the session's length.
+    """
     header = {
         "export": HEADER,
         "format_version": FORMAT_VERSION,
-        "session_id": state.session_id,
-        "lineage": [entry.model_dump(mode="json") for entry in state.lineage],
+        "session_id": session_id,
+        "lineage": _lineage(store, session_id),
     }
     out.write(json.dumps(header) + "\n")
     count = 0
@@ -44,6 +46,21 @@ def export_jsonl(store: StoreCore, session_id: str, out: IO[str]) -> int:
         out.write(json.dumps(event_line(record), ensure_ascii=False, default=_plain) + "\n")
         count += 1
     return count
+
+
+def _lineage(store: StoreCore, session_id: str) -> list[dict[str, Any]]:
+    """The forks from the root down to ``session_id``: the ``SessionForked`` events met
+    before the session's own part (its first own event ends the short read)."""
+    entries = []
+    for record in store.events(session_id):
+        event = record.event
+        if isinstance(event, ev.SessionForked):
+            entries.append({"session_id": event.session_id, "parent_id": event.parent_id,
+                            "parent_version": event.parent_version,
+                            "checkpoint_id": event.checkpoint_id})
+        if record.session_id == session_id:
+            break
+    return entries
 
 
 def event_line(record: EventRecord) -> dict[str, Any]:

@@ -64,6 +64,9 @@ def test_export_then_import_gives_the_same_state_and_hashes(cmds, meta, calls, f
                     e.hash for e in source.events(session)]
                 assert target.verify().ok
                 assert _exported(target, session) == text
+                header = json.loads(text.splitlines()[0])
+                assert header["lineage"] == [
+                    e.model_dump(mode="json") for e in source.state(session).lineage]
 
 
 def test_a_fork_made_through_accept_round_trips():
