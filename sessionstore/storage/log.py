@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -67,10 +68,12 @@ class EventLog:
 
     # -- reading --------------------------------------------------------------------------
     def head(self, session_id: str) -> Head | None:
-        return self.recorder.select_head(_check_id(session_id))
+        with _reading():
+            return self.recorder.select_head(_check_id(session_id))
 
     def heads(self) -> Iterator[Head]:
-        return self.recorder.iter_heads()
+        with _reading():
+            yield from self.recorder.iter_heads()
 
     def stored(
         self, session_id: str, *, after: int = 0, upto: int | None = None, page: int = PAGE
@@ -87,7 +90,12 @@ class EventLog:
     def read(self, session_id: str, *, after: int = 0, upto: int | None = None) -> Iterator[Event]:
         """Decoded events of one session, each with ``prev_hash`` and ``hash``."""
         prev = self.hash_at(session_id, after) if after > 0 else b""
-        for row in self.stored(session_id, after=after, upto=upto):
+        with _reading():
+            rows = self.stored(session_id, after=after, upto=upto)
+            yield from self._decoded(rows, prev)
+
+    def _decoded(self, rows: Iterator[StoredEvent], prev: bytes) -> Iterator[Event]:
+        for row in rows:
             event = self.codec.decode(row, prev)
             if isinstance(event, SessionForked) and not prev:
                 prev = self.hash_at(event.parent_id, event.parent_version)
@@ -97,19 +105,31 @@ class EventLog:
 
     def hash_at(self, session_id: str, version: int) -> bytes:
         """The stored hash of one event, or b"" when there is none (before a fork's start)."""
-        rows = self.recorder.select_events(UUID(session_id), gt=version - 1, lte=version)
+        with _reading():
+            rows = self.recorder.select_events(UUID(session_id), gt=version - 1, lte=version)
         return self.codec.split(rows[0])[0] if rows else b""
 
     def notifications(self, start: int, limit: int) -> list[Recorded]:
         """Up to ``limit`` events of every session with notification id >= ``start``."""
-        batch: Sequence[Notification] = self.recorder.select_notifications(start, limit)
+        with _reading():
+            batch: Sequence[Notification] = self.recorder.select_notifications(start, limit)
         return [Recorded(n.id, self.codec.decode(n)) for n in batch]
 
     def max_notification_id(self) -> int:
-        return self.recorder.max_notification_id() or 0
+        with _reading():
+            return self.recorder.max_notification_id() or 0
 
     def close(self) -> None:
         self.recorder.close()
+
+
+@contextmanager
+def _reading() -> Iterator[None]:
+    """Driver errors on reads become ``BackendError`` (a one-line CLI error, exit code 7)."""
+    try:
+        yield
+    except PersistenceError as e:
+        raise BackendError(f"the database could not be read: {e}") from e
 
 
 def _check_id(session_id: str) -> str:
