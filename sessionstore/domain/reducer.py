@@ -63,8 +63,9 @@ def _forked(s: SessionState, e: ev.SessionForked) -> None:
 
 
 def _message(s: SessionState, e: ev.MessageAdded) -> None:
+    # The event was validated when it was built or decoded: construct without validating again.
     s.messages.append(
-        Message(
+        Message.model_construct(
             seq=e.seq,
             version=e.version,
             role=e.role,
