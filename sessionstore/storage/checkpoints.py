@@ -189,7 +189,7 @@ class SQLiteCheckpointStore(CheckpointStore):
                 "ORDER BY version, created_at, checkpoint_id",
                 (session_id,),
             )
-            return [_record(row) for row in c.fetchall()]
+            return [record_from_row(row) for row in c.fetchall()]
 
     def nearest(self, session_id: str, version: int) -> CheckpointRecord | None:
         return self._one(
@@ -208,7 +208,7 @@ class SQLiteCheckpointStore(CheckpointStore):
         with self._datastore.transaction(commit=False) as c:
             c.execute(sql, params)
             row = c.fetchone()
-        return None if row is None else _record(row)
+        return None if row is None else record_from_row(row)
 
 
 def _row(r: CheckpointRecord) -> tuple[Any, ...]:
@@ -230,7 +230,8 @@ def _row(r: CheckpointRecord) -> tuple[Any, ...]:
     )
 
 
-def _record(row: Any) -> CheckpointRecord:
+def record_from_row(row: Any) -> CheckpointRecord:
+    """A checkpoint from a database row (``sqlite3.Row`` or a psycopg dict row)."""
     keys = row.keys()
     created = from_micros(row["created_at"])
     assert created is not None

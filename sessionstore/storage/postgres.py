@@ -42,8 +42,8 @@ from psycopg.sql import SQL, Composed, Identifier
 from psycopg.sql import Literal as SqlLiteral
 
 from ..domain.errors import BackendError, InvalidInput
-from .checkpoints import CheckpointRecord, CheckpointStore
-from .codec import from_micros, to_micros
+from .checkpoints import CheckpointRecord, CheckpointStore, record_from_row
+from .codec import to_micros
 from .recorder import Head, HeadUpdate, SessionRecorder, merge_heads
 
 Durability = Literal["full", "normal"]
@@ -381,7 +381,7 @@ class PostgresCheckpointStore(CheckpointStore):
         query = SQL(f"SELECT {columns} FROM {{}} WHERE {where} {tail}").format(self._table)
         with self._datastore.transaction(commit=False) as c:
             c.execute(query, params)
-            return [_record(row) for row in c.fetchall()]
+            return [record_from_row(row) for row in c.fetchall()]
 
 
 def _row(r: CheckpointRecord) -> tuple[Any, ...]:
@@ -389,27 +389,6 @@ def _row(r: CheckpointRecord) -> tuple[Any, ...]:
         r.checkpoint_id, r.session_id, r.version, r.label, to_micros(r.created_at),
         r.automatic, r.parent_id, r.base_messages, r.message_count, r.token_count,
         r.raw_size, r.compressed_size, r.checksum, r.blob,
-    )
-
-
-def _record(row: dict[str, Any]) -> CheckpointRecord:
-    created = from_micros(row["created_at"])
-    assert created is not None
-    return CheckpointRecord(
-        checkpoint_id=row["checkpoint_id"],
-        session_id=row["session_id"],
-        version=row["version"],
-        label=row["label"],
-        created_at=created,
-        automatic=row["automatic"],
-        parent_id=row["parent_id"],
-        base_messages=row["base_messages"],
-        message_count=row["message_count"],
-        token_count=row["token_count"],
-        raw_size=row["raw_size"],
-        compressed_size=row["compressed_size"],
-        checksum=bytes(row["checksum"]),
-        blob=bytes(row["blob"]) if "blob" in row else b"",
     )
 
 
