@@ -119,11 +119,13 @@ class Projector:
         return self.catch_up(progress=progress)
 
     def follow(self, *, poll: float = 0.5, until_idle: float | None = None,
-               duration: float | None = None, on_batch: Progress | None = None) -> int:
-        """Keep catching up, polling every ``poll`` seconds.
+               duration: float | None = None, on_batch: Progress | None = None,
+               wait: Callable[[float], object] = time.sleep) -> int:
+        """Keep catching up; between empty catch-ups, ``wait`` (polling: sleep ``poll``).
 
         Stops after ``until_idle`` seconds with nothing new, or after ``duration`` seconds
-        (either may be None: run until interrupted). Returns the events applied.
+        (either may be None: run until interrupted). Returns the events applied. A pushed
+        source passes a ``wait`` that returns early when new events arrive.
         """
         started = last_new = time.monotonic()
         applied = 0
@@ -137,7 +139,7 @@ class Projector:
             if new:
                 applied, last_new = applied + new, time.monotonic()
             else:
-                time.sleep(poll)
+                wait(_until_next_check(poll, now, started, last_new, until_idle, duration))
 
     def _apply_batch(self) -> int:
         conn = self.db.conn
@@ -164,3 +166,14 @@ class Projector:
             raise
         self.states.keep(batch, position)
         return len(items)
+
+
+def _until_next_check(poll: float, now: float, started: float, last_new: float,
+                      until_idle: float | None, duration: float | None) -> float:
+    """Wait no longer than ``poll``, nor past the moment a stop condition comes due."""
+    waits = [poll]
+    if duration is not None:
+        waits.append(started + duration - now)
+    if until_idle is not None:
+        waits.append(last_new + until_idle - now)
+    return max(0.0, min(waits))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from typing import Any
 
 from eventsourcing.persistence import Notification
@@ -125,44 +124,14 @@ def follow(
                                 on_batch=on_batch)
     polling_source = projector.source
     projector.source = pushed
+    def wait_for_push(timeout: float) -> None:
+        # Clearing after the wait is safe: the next step catches up on whatever arrived.
+        pushed.arrived.wait(timeout=timeout)
+        pushed.arrived.clear()
+
     try:
-        return _follow_pushed(projector, pushed, poll, until_idle, duration, on_batch)
+        return projector.follow(poll=poll, until_idle=until_idle, duration=duration,
+                                on_batch=on_batch, wait=wait_for_push)
     finally:
         projector.source = polling_source
         pushed.close()
-
-
-def _follow_pushed(
-    projector: Projector,
-    pushed: PushedSource,
-    poll: float,
-    until_idle: float | None,
-    duration: float | None,
-    on_batch: Progress | None,
-) -> int:
-    started = last_new = time.monotonic()
-    applied = 0
-    while True:
-        now = time.monotonic()
-        if duration is not None and now - started >= duration:
-            return applied
-        if until_idle is not None and now - last_new >= until_idle:
-            return applied
-        pushed.arrived.clear()  # before catching up: a push during it is not missed
-        new = projector.catch_up(progress=on_batch)
-        if new:
-            applied, last_new = applied + new, time.monotonic()
-        else:
-            pushed.arrived.wait(timeout=_until_next_check(poll, now, started, last_new,
-                                                          until_idle, duration))
-
-
-def _until_next_check(poll: float, now: float, started: float, last_new: float,
-                      until_idle: float | None, duration: float | None) -> float:
-    """Wait no longer than ``poll``, nor past the moment a stop condition comes due."""
-    waits = [poll]
-    if duration is not None:
-        waits.append(started + duration - now)
-    if until_idle is not None:
-        waits.append(last_new + until_idle - now)
-    return max(0.0, min(waits))
