@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 
 from .domain import events as ev
 from .domain.errors import ConcurrencyConflict, InvalidInput, SessionNotFound
-from .domain.reducer import replay
+from .domain.reducer import fold
 from .domain.session import Clock, Session, utc_now
 from .domain.state import SessionState
+from .gcpause import gc_paused
 from .storage.backends import open_recorder
 from .storage.log import EventLog, Recorded, check_session_id
 from .storage.recorder import Head
@@ -402,7 +403,11 @@ class StoreCore:
 
     # -- building states --------------------------------------------------------------------
     def _build_state(self, session_id: str, upto: int | None = None) -> SessionState:
-        """Fold the session's events, starting from its parent's state if it is a fork."""
+        return self._replay_events(session_id, upto)
+
+    @gc_paused
+    def _replay_events(self, session_id: str, upto: int | None = None) -> SessionState:
+        """Fold the session's events alone, starting from its parent's state if a fork."""
         head = self._require_exists(session_id)
         base: SessionState | None = None
         if head.first_version > 1:
@@ -410,10 +415,10 @@ class StoreCore:
             parent_upto = (
                 forked.parent_version if upto is None else min(upto, forked.parent_version)
             )
-            base = self._build_state(forked.parent_id, parent_upto)
+            base = self._replay_events(forked.parent_id, parent_upto)
             if upto is not None and upto <= forked.parent_version:
                 return base
-        return replay(self._log.read(session_id, upto=upto), base)
+        return fold(self._log.read_for_state(session_id, upto=upto), base)
 
     def _forked_event(self, session_id: str, first_version: int) -> ev.SessionForked:
         first = next(self._log.read(session_id, upto=first_version))

@@ -79,9 +79,7 @@ class SessionStoreAdapter(Adapter):
 
     def replay_events(self) -> int:
         """The state folded from the events alone (no checkpoint)."""
-        from sessionstore.domain.reducer import replay
-
-        return len(replay(self.store._log.read(self.session_id)).messages)
+        return len(self.store.state(self.session_id, use_checkpoints=False).messages)
 
     def _version_of_message(self, k: int) -> int:
         return k + 1  # SessionCreated is version 1, then one event per message

@@ -25,9 +25,10 @@ from ..domain.errors import (
     InvalidInput,
     SessionStoreError,
 )
-from ..domain.reducer import apply
+from ..domain.reducer import fold
 from ..domain.session import Session
-from ..domain.state import SessionState
+from ..domain.state import Message, SessionState
+from ..gcpause import gc_paused
 from ..storage.checkpoints import CheckpointRecord, open_checkpoint_store
 from ..storage.log import check_session_id
 from ..storage.verify import VerifyReport
@@ -148,12 +149,21 @@ class ReplayMixin(AutoCheckpointMixin):
         at_version: int | None = None,
         at_time: datetime | None = None,
         checkpoint: str | None = None,
+        use_checkpoints: bool = True,
     ) -> SessionState:
         """The state now, or at a version, at a time (the last event recorded at or before
-        it), or at a checkpoint. Always a copy: changing it changes nothing stored."""
+        it), or at a checkpoint. Always a copy: changing it changes nothing stored.
+
+        ``use_checkpoints=False`` folds every event from the first, ignoring checkpoints and
+        cached sessions: the reference that a checkpointed state must equal.
+        """
         if sum(x is not None for x in (at_version, at_time, checkpoint)) > 1:
             raise InvalidInput("give at most one of at_version, at_time and checkpoint")
         session_id = check_session_id(session_id)
+        if not use_checkpoints:
+            if checkpoint is not None:
+                raise InvalidInput("checkpoint= needs use_checkpoints=True")
+            return self._replay_from_events(session_id, at_version, at_time)
         if checkpoint is not None:
             return self._state_at_checkpoint(session_id, checkpoint)
         if at_time is not None:
@@ -162,6 +172,15 @@ class ReplayMixin(AutoCheckpointMixin):
             return super().state(session_id)
         self._check_version(session_id, at_version)
         return self._build_state(session_id, at_version)
+
+    def _replay_from_events(
+        self, session_id: str, at_version: int | None, at_time: datetime | None
+    ) -> SessionState:
+        if at_time is not None:
+            at_version = self._version_at_time(session_id, at_time)
+        if at_version is not None:
+            self._check_version(session_id, at_version)
+        return self._replay_events(session_id, at_version)
 
     def _state_at_checkpoint(self, session_id: str, checkpoint_id: str) -> SessionState:
         record = self._checkpoint_of(session_id, checkpoint_id)
@@ -215,6 +234,7 @@ class ReplayMixin(AutoCheckpointMixin):
         row = next(self._log.stored(session_id, after=version - 1, upto=version))
         return self._log.codec.decode(row).recorded_at
 
+    @gc_paused
     def _build_state(self, session_id: str, upto: int | None = None) -> SessionState:
         """The nearest intact checkpoint at or before ``upto``, then the events after it."""
         head = self._require_exists(session_id)
@@ -228,17 +248,18 @@ class ReplayMixin(AutoCheckpointMixin):
         after = 0 if base is None else base.version
         if base is None and forked is not None:
             base = self._build_state(forked.parent_id, forked.parent_version)
-        return self._apply_tail(self._log.read(session_id, after=after, upto=target), base)
+        tail = self._log.read_for_state(session_id, after=after, upto=target)
+        return self._apply_tail(tail, base)
 
-    def _apply_tail(self, events: Iterator[ev.Event], state: SessionState | None) -> SessionState:
-        for event in events:
-            if state is None:
-                state = SessionState(session_id=event.session_id)
-            apply(state, event)
-            self.reducer_steps += 1
-        if state is None:
-            raise InvalidInput("a state needs at least one event")
-        return state
+    def _apply_tail(
+        self, items: Iterator[ev.Event | Message], state: SessionState | None
+    ) -> SessionState:
+        def counted() -> Iterator[ev.Event | Message]:
+            for item in items:
+                self.reducer_steps += 1
+                yield item
+
+        return fold(counted(), state)
 
     # -- forks --------------------------------------------------------------------------------
     def fork(

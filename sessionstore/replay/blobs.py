@@ -21,10 +21,9 @@ from typing import Any
 import msgpack
 from pydantic import TypeAdapter, ValidationError
 
+from ..domain import trusted
 from ..domain.errors import CorruptCheckpoint
-from ..domain.events import ToolCall
 from ..domain.state import Message, SessionState
-from ..domain.status import Role
 from ..storage.checkpoints import CheckpointRecord
 from ..storage.codec import ZstdCompressor
 
@@ -129,18 +128,6 @@ def _unpack(record: CheckpointRecord) -> tuple[int, dict[str, Any], list[Any]]:
     return base, rest, messages
 
 
-def _trusted_message(stored: dict[str, Any]) -> Message:
-    """A message from checksummed checkpoint bytes that ``encode`` wrote from a valid model.
-
-    Validating 100,000 messages again costs most of a checkpoint load; the checksum already
-    proves these are the bytes we wrote, so only the types msgpack cannot carry are rebuilt.
-    """
-    fields = dict(stored)
-    fields["role"] = Role(fields["role"])
-    fields["tool_calls"] = [ToolCall.model_construct(**call) for call in fields["tool_calls"]]
-    return Message.model_construct(**fields)
-
-
 def decode(chain: Sequence[CheckpointRecord]) -> SessionState:
     """The state of ``chain[-1]``; ``chain`` runs from a full checkpoint through its deltas."""
     messages: list[Message] = []
@@ -150,7 +137,7 @@ def decode(chain: Sequence[CheckpointRecord]) -> SessionState:
         if base != len(messages):
             raise corrupt(record, f"starts at message {base}, its parent ends at {len(messages)}")
         try:
-            messages.extend(map(_trusted_message, new))
+            messages.extend(map(trusted.message, new))
         except (KeyError, TypeError, ValueError) as e:
             raise corrupt(record, f"holds invalid messages ({e})") from None
     target = chain[-1]

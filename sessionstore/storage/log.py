@@ -12,6 +12,7 @@ from eventsourcing.persistence import Notification, PersistenceError, StoredEven
 
 from ..domain.errors import BackendError, ConcurrencyConflict, IntegrityError, InvalidInput
 from ..domain.events import Event, SessionForked
+from ..domain.state import Message
 from .codec import EventCodec, session_uuid
 from .recorder import Head, HeadUpdate, SessionRecorder
 
@@ -93,6 +94,15 @@ class EventLog:
         with _reading():
             rows = self.stored(session_id, after=after, upto=upto)
             yield from self._decoded(rows, prev)
+
+    def read_for_state(
+        self, session_id: str, *, after: int = 0, upto: int | None = None
+    ) -> Iterator[Event | Message]:
+        """What ``fold`` needs to build a state: events, with messages in their state form."""
+        decode = self.codec.decode_for_state
+        with _reading():
+            for row in self.stored(session_id, after=after, upto=upto):
+                yield decode(row)
 
     def _decoded(self, rows: Iterator[StoredEvent], prev: bytes) -> Iterator[Event]:
         for row in rows:

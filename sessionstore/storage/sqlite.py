@@ -92,6 +92,10 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), _HEADS_TABLE]
 
+    def convert_originator_id(self, originator_id: str) -> UUID:
+        # The library parses the id of every row it reads; a replay reads one session's rows.
+        return session_uuid(originator_id)
+
     def record(self, stored: Sequence[StoredEvent], heads: Sequence[HeadUpdate]) -> Sequence[int]:
         with self.datastore.transaction(commit=True) as c:
             ids = self._insert_events(c, stored)

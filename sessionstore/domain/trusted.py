@@ -1,0 +1,63 @@
+"""Building state models from values already known to be valid, without validating again.
+
+A state of N messages holds N ``Message`` models. Validating each one again when it comes
+from an event that was validated when it was built, or from checksummed checkpoint bytes that
+we wrote from a valid model, was most of the cost of building a state. pydantic's own
+``model_construct`` skips validation too, but walks the fields in Python and costs more than
+validating; this sets the instance's storage the way it does, in four assignments.
+
+Only for values that are complete (every field present) and of the declared types; the
+tests compare each trusted build with the validated one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from .events import ToolCall
+from .state import Message
+from .status import Role
+
+M = TypeVar("M", bound=BaseModel)
+_set = object.__setattr__
+
+_MISSING: Any = object()
+# Every field in declaration order (dumps follow the instance's order), defaults filled in.
+_MESSAGE_TEMPLATE: dict[str, Any] = {
+    name: _MISSING if field.is_required() else field.get_default(call_default_factory=True)
+    for name, field in Message.model_fields.items()
+}
+_REQUIRED = tuple(name for name, value in _MESSAGE_TEMPLATE.items() if value is _MISSING)
+ROLES: dict[str, Role] = {role.value: role for role in Role}
+
+
+def build(cls: type[M], values: dict[str, Any]) -> M:
+    """An instance of ``cls`` holding ``values`` (every field, already valid) as they are."""
+    instance = cls.__new__(cls)
+    _set(instance, "__dict__", values)
+    _set(instance, "__pydantic_fields_set__", set(values))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
+    return instance
+
+
+def message(values: dict[str, Any]) -> Message:
+    """A ``Message`` from stored values: defaults filled in, role and tool calls rebuilt.
+
+    Raises ``KeyError``, ``TypeError`` or ``ValueError`` when ``values`` cannot be a message
+    (an unknown field or role), so that callers can report the bytes as corrupt.
+    """
+    full = {**_MESSAGE_TEMPLATE, **values}
+    missing = [name for name in _REQUIRED if full[name] is _MISSING]
+    if missing or len(full) != len(_MESSAGE_TEMPLATE):
+        unknown = sorted(set(full) - set(_MESSAGE_TEMPLATE))
+        raise KeyError(f"unknown fields {unknown}, missing fields {missing}")
+    full["role"] = ROLES[full["role"]]
+    calls = full["tool_calls"]
+    # Tool calls are few: validating them costs little and keeps their field order.
+    full["tool_calls"] = [ToolCall.model_validate(c) for c in calls] if calls else []
+    full["metadata"] = full["metadata"] or {}  # never the template's shared default
+    return build(Message, full)
+
