@@ -14,6 +14,7 @@ from ..domain.errors import BackendError, ConcurrencyConflict, IntegrityError, I
 from ..domain.events import Event, SessionForked
 from ..domain.state import Message
 from .codec import EventCodec, session_uuid
+from .dictionaries import TrainedZstd
 from .recorder import Head, HeadUpdate, SessionRecorder
 
 PAGE = 1000
@@ -30,9 +31,10 @@ class Recorded:
 class EventLog:
     """Appends and reads session events. One per store; safe to share between threads."""
 
-    def __init__(self, recorder: SessionRecorder, codec: EventCodec | None = None) -> None:
+    def __init__(self, recorder: SessionRecorder) -> None:
         self.recorder = recorder
-        self.codec = codec or EventCodec()
+        self.compressor = TrainedZstd(recorder)
+        self.codec = EventCodec(self.compressor)
 
     # -- writing --------------------------------------------------------------------------
     def append(self, events: Sequence[Event], chain_from: Mapping[str, bytes]) -> list[Recorded]:
@@ -54,6 +56,7 @@ class EventLog:
             heads.append(HeadUpdate(event.session_id, first, event.version, digest))
             hashed.append(event.model_copy(update={"prev_hash": link, "hash": digest}))
         ids = self._record(rows, heads)
+        self.compressor.train_if_ready()
         return [Recorded(n, e) for n, e in zip(ids, hashed, strict=True)]
 
     def _record(self, rows: list[StoredEvent], heads: list[HeadUpdate]) -> Sequence[int]:

@@ -33,6 +33,7 @@ class MemorySessionRecorder(POPOApplicationRecorder, SessionRecorder):
     def __init__(self) -> None:
         super().__init__()
         self._heads: dict[str, Head] = {}
+        self._dictionaries: dict[int, bytes] = {}
         self._checkpoints = InMemoryCheckpointStore()
 
     def record(self, stored: Sequence[StoredEvent], heads: Sequence[HeadUpdate]) -> Sequence[int]:
@@ -58,6 +59,16 @@ class MemorySessionRecorder(POPOApplicationRecorder, SessionRecorder):
         with self._database_lock:
             heads = sorted(self._heads.values(), key=lambda h: UUID(h.session_id))
         yield from heads
+
+    def select_dictionaries(self) -> dict[int, bytes]:
+        with self._database_lock:
+            return dict(self._dictionaries)
+
+    def insert_dictionary(self, data: bytes) -> int:
+        with self._database_lock:
+            ident = len(self._dictionaries) + 1
+            self._dictionaries[ident] = data
+            return ident
 
     def open_checkpoints(self) -> CheckpointStore:
         """The checkpoint store every store opened on this recorder shares."""

@@ -145,6 +145,12 @@ class PostgresSessionRecorder(PostgresApplicationRecorder, SessionRecorder):
                 "first_version bigint NOT NULL, version bigint NOT NULL, hash bytea NOT NULL)"
             ).format(self.heads_table)
         )
+        self.dictionaries_table = self._table("codec_dictionaries")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (id serial PRIMARY KEY, data bytea NOT NULL)"
+            ).format(self.dictionaries_table)
+        )
         self._notify = SQL("NOTIFY {}").format(Identifier(self.channel_name))
         self.checkpoints_table = self._table("session_checkpoints")
         self.sql_create_statements.extend(_checkpoint_ddl(self.checkpoints_table))
@@ -256,6 +262,23 @@ class PostgresSessionRecorder(PostgresApplicationRecorder, SessionRecorder):
             if len(rows) < page:
                 return
             after = rows[-1]["originator_id"]
+
+    def select_dictionaries(self) -> dict[int, bytes]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(SQL("SELECT id, data FROM {}").format(self.dictionaries_table))
+            return {row["id"]: bytes(row["data"]) for row in c.fetchall()}
+
+    def insert_dictionary(self, data: bytes) -> int:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                SQL("INSERT INTO {} (data) VALUES (%s) RETURNING id").format(
+                    self.dictionaries_table
+                ),
+                (data,),
+            )
+            row = c.fetchone()
+        assert row is not None
+        return int(row["id"])
 
     def open_checkpoints(self) -> CheckpointStore:
         """Checkpoints in a table beside the events (``open_checkpoint_store`` asks)."""

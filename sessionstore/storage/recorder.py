@@ -50,6 +50,14 @@ class SessionRecorder(ApplicationRecorder, ABC):
     @abstractmethod
     def iter_heads(self, *, page: int = 1000) -> Iterator[Head]: ...
 
+    @abstractmethod
+    def select_dictionaries(self) -> dict[int, bytes]:
+        """Every saved zstd dictionary of the event bytes, by id (see ``dictionaries``)."""
+
+    @abstractmethod
+    def insert_dictionary(self, data: bytes) -> int:
+        """Save a new dictionary in its own transaction; return its id (1, 2, ...)."""
+
     def close(self) -> None:
         """Release connections."""
 

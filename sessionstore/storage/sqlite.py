@@ -29,6 +29,9 @@ _HEADS_TABLE = (
     "originator_id TEXT PRIMARY KEY, first_version INTEGER NOT NULL, "
     "version INTEGER NOT NULL, hash BLOB NOT NULL) WITHOUT ROWID"
 )
+_DICTIONARIES_TABLE = (
+    "CREATE TABLE IF NOT EXISTS codec_dictionaries (id INTEGER PRIMARY KEY, data BLOB NOT NULL)"
+)
 _UPSERT_HEAD = (
     "INSERT INTO session_heads VALUES (?, ?, ?, ?) ON CONFLICT (originator_id) DO UPDATE SET "
     "version = excluded.version, hash = excluded.hash"
@@ -90,7 +93,7 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
         self.create_table()
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), _HEADS_TABLE]
+        return [*super().construct_create_table_statements(), _HEADS_TABLE, _DICTIONARIES_TABLE]
 
     def convert_originator_id(self, originator_id: str) -> UUID:
         # The library parses the id of every row it reads; a replay reads one session's rows.
@@ -130,6 +133,18 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
             if len(rows) < page:
                 return
             after = rows[-1]["originator_id"]
+
+    def select_dictionaries(self) -> dict[int, bytes]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT id, data FROM codec_dictionaries")
+            return {row["id"]: bytes(row["data"]) for row in c.fetchall()}
+
+    def insert_dictionary(self, data: bytes) -> int:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("INSERT INTO codec_dictionaries (data) VALUES (?)", (data,))
+            ident: int | None = c.lastrowid
+        assert ident is not None
+        return ident
 
     def raw_connection(self) -> sqlite3.Connection:
         """A plain sqlite3 connection to the same database, for tests and tools."""

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from sessionstore import SessionStore
 from sessionstore.domain.errors import ConcurrencyConflict, SessionClosed, SessionNotFound
+from sessionstore.storage import dictionaries
 from sessionstore.storage.log import PAGE
 
 from .backends import Backend
@@ -174,6 +175,27 @@ class StoreContract:
         report = store.verify(sid)
         assert not report.ok
         assert report.first_problem(sid) is not None
+
+    # -- compression dictionaries --------------------------------------------------------
+    def test_events_compressed_with_a_trained_dictionary_read_back_in_every_store(
+        self, store: SessionStore, sid: str, backend: Backend, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(dictionaries, "TRAIN_AFTER", 40)
+        texts = [f"step {i}: the agent reads src/module_{i % 7}.py " * 16 for i in range(120)]
+        with backend.second(store) as writer:
+            for text in texts:
+                writer.add_message(sid, "assistant", text)
+            ident = writer._log.compressor.dictionary_id
+            assert ident is not None
+            assert ident in writer._log.recorder.select_dictionaries()
+            last = next(writer._log.stored(sid, after=writer.current_version(sid) - 1))
+            assert last.state[:1] == b"\x02"  # the newest events use the dictionary
+        # ``store`` opened before the dictionary existed: it loads it when it meets it.
+        assert [m.content for m in store.state(sid, use_checkpoints=False).messages] == texts
+        assert store.verify(sid).ok
+        with backend.second(store) as reader:
+            assert reader._log.compressor.dictionary_id == ident
+            assert [m.content for m in reader.state(sid).messages] == texts
 
     # -- forks -----------------------------------------------------------------------------
     def test_fork_continues_the_parents_versions(self, store: SessionStore, sid: str) -> None:

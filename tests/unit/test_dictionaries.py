@@ -1,0 +1,112 @@
+"""Trained zstd dictionaries: round trips, smaller events, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sessionstore import SessionStore
+from sessionstore.domain.errors import IntegrityError
+from sessionstore.storage import dictionaries
+from sessionstore.storage.dictionaries import TrainedZstd
+
+
+class Saved:
+    """A dictionary store in a dict, as the backends keep them."""
+
+    def __init__(self) -> None:
+        self.saved: dict[int, bytes] = {}
+
+    def select_dictionaries(self) -> dict[int, bytes]:
+        return dict(self.saved)
+
+    def insert_dictionary(self, data: bytes) -> int:
+        self.saved[len(self.saved) + 1] = data
+        return len(self.saved)
+
+
+def sample(i: int) -> bytes:
+    text = f"reading src/pkg/module_{i % 13}.py, line {i}"
+    return f'{{"role": "assistant", "content": "{text}"}}'.encode()
+
+
+def trained(train_after: int = 200) -> TrainedZstd:
+    compressor = TrainedZstd(Saved(), train_after=train_after)
+    for i in range(3000):
+        compressor.compress(sample(i))
+    compressor.train_if_ready()
+    assert compressor.dictionary_id == 1
+    return compressor
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=3000) | st.integers(0, 10_000).map(sample))
+def test_any_bytes_round_trip_with_a_dictionary(data: bytes) -> None:
+    compressor = COMPRESSOR
+    packed = compressor.compress(data)
+    assert compressor.decompress(packed) == data
+    assert len(packed) <= len(data) + 1
+
+
+COMPRESSOR = trained()
+
+
+def test_a_dictionary_makes_small_similar_events_much_smaller() -> None:
+    plain = TrainedZstd()
+    events = [sample(i) for i in range(1000, 1200)]
+    with_dictionary = sum(len(COMPRESSOR.compress(e)) for e in events)
+    without = sum(len(plain.compress(e)) for e in events)
+    assert with_dictionary < 0.6 * without
+
+
+def test_a_reader_loads_a_dictionary_saved_after_it_opened() -> None:
+    saved = Saved()
+    reader = TrainedZstd(saved)
+    writer = TrainedZstd(saved, train_after=200)
+    for i in range(3000):
+        writer.compress(sample(i))
+    writer.train_if_ready()
+    packed = writer.compress(sample(5000))
+    assert packed[:1] == b"\x02"
+    assert reader.decompress(packed) == sample(5000)
+    assert reader.dictionary_id == 1  # and it now compresses with it too
+
+
+def test_an_unknown_dictionary_is_an_integrity_error_with_the_way_out() -> None:
+    with SessionStore("memory://") as store:
+        sid = store.create_session("d")
+        store.add_message(sid, "user", "hello")
+        recorder = store._log.recorder
+        row = next(store._log.stored(sid, after=1))
+        packed = row.state
+        unknown = b"\x02\x00\x09" + packed[1:]
+        recorder.replace_state(sid, 2, unknown)  # type: ignore[attr-defined]
+        with pytest.raises(IntegrityError, match="dictionary 9, which is not in the store"):
+            store.state(sid, use_checkpoints=False)
+        report = store.verify(sid)
+        assert not report.ok
+
+
+def test_tiny_samples_wait_for_more_bytes_instead_of_training() -> None:
+    # zstd's trainer crashes the process on a few bytes of samples: it must never see them.
+    compressor = TrainedZstd(Saved(), train_after=10)
+    for _ in range(10):
+        compressor.compress(b"x")
+    compressor.train_if_ready()
+    assert compressor.dictionary_id is None
+    assert compressor.decompress(compressor.compress(b"abc")) == b"abc"
+    for i in range(dictionaries.MIN_SAMPLE_BYTES // len(sample(0)) + 1):
+        compressor.compress(sample(i))
+    compressor.train_if_ready()
+    assert compressor.dictionary_id == 1
+
+
+def test_samples_the_trainer_refuses_postpone_training() -> None:
+    compressor = TrainedZstd(Saved(), train_after=2)
+    big = b"y" * dictionaries.SAMPLE_LIMIT
+    for _ in range(dictionaries.MIN_SAMPLE_BYTES // len(big)):
+        compressor.compress(big)  # few samples, all alike: zstd refuses them
+    compressor.train_if_ready()
+    assert compressor.dictionary_id is None
+    assert compressor._train_after == 4
