@@ -50,9 +50,9 @@ def message(values: dict[str, Any]) -> Message:
     (an unknown field or role), so that callers can report the bytes as corrupt.
     """
     full = {**_MESSAGE_TEMPLATE, **values}
-    missing = [name for name in _REQUIRED if full[name] is _MISSING]
-    if missing or len(full) != len(_MESSAGE_TEMPLATE):
+    if len(full) != len(_MESSAGE_TEMPLATE) or _MISSING in full.values():
         unknown = sorted(set(full) - set(_MESSAGE_TEMPLATE))
+        missing = [name for name in _REQUIRED if full[name] is _MISSING]
         raise KeyError(f"unknown fields {unknown}, missing fields {missing}")
     full["role"] = ROLES[full["role"]]
     calls = full["tool_calls"]

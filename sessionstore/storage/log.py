@@ -103,9 +103,15 @@ class EventLog:
     ) -> Iterator[Event | Message]:
         """What ``fold`` needs to build a state: events, with messages in their state form."""
         decode = self.codec.decode_for_state
+        select = self.recorder.select_session_rows
+        key, gt = UUID(session_id), after
         with _reading():
-            for row in self.stored(session_id, after=after, upto=upto):
-                yield decode(row)
+            while True:
+                rows = select(key, gt=gt, lte=upto, limit=PAGE)
+                yield from map(decode, rows)
+                if len(rows) < PAGE:
+                    return
+                gt = rows[-1].originator_version
 
     def _decoded(self, rows: Iterator[StoredEvent], prev: bytes) -> Iterator[Event]:
         for row in rows:
