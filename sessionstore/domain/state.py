@@ -1,37 +1,18 @@
-"""``SessionState``: what a session looks like at one version, built only by the reducer."""
+"""``SessionState``: what a session looks like at one version, built only by the reducer.
+
+``Message`` and ``MessageList`` live in ``messages``; they are re-exported here.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from .events import ToolCall
-from .status import TERMINAL_STATUSES, AgentStatus, Role, SessionKind, SessionStatus, TaskStatus
-
-
-class _Model(BaseModel):
-    # Mutable on purpose: the reducer extends a state in place so that building a state of
-    # N events costs O(N), not O(N^2). Copy a state (``model_copy(deep=True)``) to keep it.
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
-
-
-class Message(_Model):
-    seq: int
-    version: int
-    role: Role
-    content: str
-    tool_calls: list[ToolCall] = Field(default_factory=list)
-    tool_name: str | None = None
-    tool_call_id: str | None = None
-    agent_id: str | None = None
-    model: str | None = None
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    recorded_at: datetime
-    occurred_at: datetime | None = None
+from .messages import Message, MessageList
+from .messages import StateModel as _Model
+from .status import TERMINAL_STATUSES, AgentStatus, SessionKind, SessionStatus, TaskStatus
 
 
 class AgentInfo(_Model):
@@ -92,7 +73,7 @@ class SessionState(_Model):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None
-    messages: list[Message] = Field(default_factory=list)
+    messages: MessageList = Field(default_factory=MessageList)
     agents: dict[str, AgentInfo] = Field(default_factory=dict)
     tasks: dict[str, TaskInfo] = Field(default_factory=dict)
     counters: Counters = Field(default_factory=Counters)
@@ -102,3 +83,8 @@ class SessionState(_Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+
+__all__ = [
+    "AgentInfo", "Counters", "LineageEntry", "Message", "MessageList", "SessionState", "TaskInfo"
+]

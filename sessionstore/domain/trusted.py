@@ -30,6 +30,7 @@ _MESSAGE_TEMPLATE: dict[str, Any] = {
     for name, field in Message.model_fields.items()
 }
 _REQUIRED = tuple(name for name, value in _MESSAGE_TEMPLATE.items() if value is _MISSING)
+MESSAGE_FIELDS = tuple(_MESSAGE_TEMPLATE)
 ROLES: dict[str, Role] = {role.value: role for role in Role}
 
 
@@ -61,3 +62,15 @@ def message(values: dict[str, Any]) -> Message:
     full["metadata"] = full["metadata"] or {}  # never the template's shared default
     return build(Message, full)
 
+
+
+def message_row(row: list[Any]) -> Message:
+    """A ``Message`` from its values in ``MESSAGE_FIELDS`` order, as checkpoints store them."""
+    if len(row) != len(MESSAGE_FIELDS):
+        raise ValueError(f"a message has {len(MESSAGE_FIELDS)} fields, not {len(row)}")
+    values = dict(zip(MESSAGE_FIELDS, row, strict=True))
+    values["role"] = ROLES[values["role"]]
+    calls = values["tool_calls"]
+    if calls:
+        values["tool_calls"] = [ToolCall.model_validate(c) for c in calls]
+    return build(Message, values)

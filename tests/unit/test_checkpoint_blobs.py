@@ -1,0 +1,53 @@
+"""Checkpoint blobs: messages decode when first read, and bad messages are reported then."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import msgpack
+import pytest
+
+from sessionstore import SessionState, SessionStore
+from sessionstore.domain.errors import CorruptCheckpoint
+from sessionstore.replay import blobs
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def state_with_messages(count: int) -> SessionState:
+    with SessionStore("memory://") as store:
+        sid = store.create_session("blobs", agent_id="main")
+        for i in range(count):
+            store.add_message(sid, "user" if i % 2 else "assistant", f"message {i}")
+        return store.state(sid)
+
+
+def test_a_loaded_checkpoint_equals_its_state_and_decodes_messages_on_first_read() -> None:
+    state = state_with_messages(12)
+    record = blobs.encode(state, checkpoint_id="c1", parent=None, label=None,
+                          automatic=False, created_at=NOW)
+    loaded = blobs.decode([record])
+    assert not loaded.messages.loaded and len(loaded.messages) == 12
+    assert loaded == state
+    assert loaded.messages.loaded
+
+
+def test_messages_that_do_not_decode_raise_corrupt_checkpoint_when_read() -> None:
+    state = state_with_messages(3)
+    record = blobs.encode(state, checkpoint_id="c1", parent=None, label=None,
+                          automatic=False, created_at=NOW)
+    fmt, base, rest, count, fields, _ = msgpack.unpackb(
+        blobs._compressor.decompress(record.blob), raw=False, timestamp=3
+    )
+    garbage = msgpack.packb([fmt, base, rest, count, fields, b"\x93\x01\x02"],
+                            use_bin_type=True, datetime=True)
+    blob = blobs._compressor.compress(garbage)
+    bad = dataclasses.replace(record, blob=blob, checksum=blobs.checksum(
+        record.session_id, record.version, None, base, record.message_count, blob))
+    loaded = blobs.decode([bad])  # the checksum holds: the rest of the state loads
+    with pytest.raises(CorruptCheckpoint, match="holds invalid messages"):
+        list(loaded.messages)
+    problem = blobs.problem(bad)
+    assert problem is not None and "holds invalid messages" in problem
+    assert blobs.problem(record) is None
