@@ -33,6 +33,7 @@ class SessionStoreAdapter(Adapter):
         "read_all": "history() over the read models (kept current; catch-up not timed)",
         "read_last": "history(limit=100) over the read models",
         "state_cold": "state() in a fresh store: checkpoint + tail when available, else replay",
+        "state_cold_read_all": "as state_cold, then every message read",
     }
 
     def __init__(self, folder: Path, durability: str) -> None:
@@ -76,6 +77,11 @@ class SessionStoreAdapter(Adapter):
 
     def state_cold(self) -> int:
         return len(self.store.state(self.session_id).messages)
+
+    def state_cold_read_all(self) -> int:
+        """state() in a fresh store, then every message read (checkpointed messages are
+        decoded on first read: this is the cold state with that cost paid)."""
+        return sum(1 for m in self.store.state(self.session_id).messages if m.content)
 
     def replay_events(self) -> int:
         """The state folded from the events alone (no checkpoint)."""

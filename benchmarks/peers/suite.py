@@ -26,6 +26,7 @@ METRICS: dict[str, tuple[str, bool]] = {
     "read_all": ("s", False),
     "read_last_100": ("s", False),
     "state_cold": ("s", False),
+    "state_cold_read_all": ("s", False),
     "replay_events": ("s", False),
     "time_travel": ("s", False),
     "fork": ("s", False),
@@ -97,6 +98,11 @@ def one_run(cls: type[Adapter], messages: Sequence[Message], durability: str,
         samples.setdefault("disk_bytes", []).append(adapter.disk_bytes())
         adapter.open()  # cold: nothing cached
         _timed_op(samples, notes, "state_cold", adapter.state_cold)
+        read_all_cold = getattr(adapter, "state_cold_read_all", None)
+        if read_all_cold is not None:
+            adapter.close()
+            adapter.open()  # cold again
+            _timed_op(samples, notes, "state_cold_read_all", read_all_cold)
         replay = getattr(adapter, "replay_events", None)
         if replay is not None:
             _timed_op(samples, notes, "replay_events", replay)
