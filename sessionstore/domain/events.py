@@ -70,6 +70,49 @@ def _utf8_size(value: str, field: str) -> int:
         raise ValueError(f"{field} is not valid UTF-8 (unpaired surrogate at {e.start})") from None
 
 
+def _checked_texts(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with every short text checked (and UTF-8 bytes decoded), or a ValueError."""
+    checked = data
+    for name, value in data.items():
+        if name in _FREE_FIELDS or not isinstance(value, str | bytes):
+            continue
+        text = check_text(value, limit=MAX_TEXT_BYTES, field=name)
+        if text is not value:
+            checked = {**checked, name: text}
+    return checked
+
+
+def _plain_texts(data: dict[str, Any], fields: tuple[tuple[str, ...], frozenset[str]]) -> bool:
+    """True when ``_checked_texts`` would return ``data`` unchanged without looking closer:
+    only declared fields, and every short text is ASCII within the limit (the usual input).
+    Anything else (bytes, other scripts, long or unknown fields) takes the full check, so
+    the errors stay the same."""
+    names, known = fields
+    if not known.issuperset(data):
+        return False
+    get = data.get
+    for name in names:
+        value = get(name)
+        if isinstance(value, str):
+            if len(value) > MAX_TEXT_BYTES or not value.isascii():
+                return False
+        elif isinstance(value, bytes):
+            return False
+    return True
+
+
+_TEXT_FIELDS: dict[type[BaseModel], tuple[tuple[str, ...], frozenset[str]]] = {}
+
+
+def _text_fields(cls: type[BaseModel]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The fields of ``cls`` held to ``MAX_TEXT_BYTES``, and all its fields; once per class."""
+    fields = _TEXT_FIELDS.get(cls)
+    if fields is None:
+        names = tuple(name for name in cls.model_fields if name not in _FREE_FIELDS)
+        fields = _TEXT_FIELDS[cls] = (names, frozenset(cls.model_fields))
+    return fields
+
+
 class ToolCall(BaseModel):
     """A tool call requested by an assistant message."""
 
@@ -104,14 +147,20 @@ class Event(BaseModel):
         # cost of building an event.
         if not isinstance(data, dict) or is_stored(info):
             return data
-        checked = data
-        for name, value in data.items():
-            if name in _FREE_FIELDS or not isinstance(value, str | bytes):
-                continue
-            text = check_text(value, limit=MAX_TEXT_BYTES, field=name)
-            if text is not value:
-                checked = {**checked, name: text}
-        return checked
+        if _plain_texts(data, _text_fields(cls)):
+            return data
+        return _checked_texts(data)
+
+    def _link(self, prev_hash: bytes, digest: bytes) -> None:
+        """Fill in the event's place in the hash chain, once storage has recorded it.
+
+        Events are frozen; this is the one exception, for storage only, and only on a
+        pending event that nothing else has seen: a copy per event cost as much as the rest
+        of recording it.
+        """
+        self.__dict__["prev_hash"] = prev_hash
+        self.__dict__["hash"] = digest
+        self.__pydantic_fields_set__.update(("prev_hash", "hash"))
 
     def data(self) -> dict[str, Any]:
         """The event's own fields, without the envelope, in plain Python types."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -26,7 +27,7 @@ from pydantic import ValidationError
 
 from ..domain import trusted
 from ..domain.errors import IntegrityError, InvalidInput
-from ..domain.events import EVENT_TYPES, STORED, Event, MessageAdded
+from ..domain.events import ENVELOPE_FIELDS, EVENT_TYPES, STORED, Event, MessageAdded
 from ..domain.state import Message
 
 HASH_SIZE = 32
@@ -82,6 +83,38 @@ def _compact(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None and v != [] and v != {}}
 
 
+_SCALARS = frozenset({str, int, float, bool})
+_DATA_FIELDS: dict[type[Event], tuple[str, ...]] = {}
+
+
+def stored_data(event: Event) -> dict[str, Any]:
+    """``_compact(event.data())``, the data part of the stored body, in the same key order.
+
+    Most events hold only scalars, enums and empty containers, which pydantic's dump returns
+    as they are; reading them from the model skips the dump (a third of encoding). Anything
+    else (tool calls, metadata) takes the dump, so the bytes never differ.
+    """
+    values = event.__dict__
+    data: dict[str, Any] = {}
+    for name in _data_fields(type(event)):
+        value = values[name]
+        if value is None:
+            continue
+        if value.__class__ in _SCALARS or isinstance(value, Enum):
+            data[name] = value
+        elif value.__class__ not in (list, dict) or value:
+            return _compact(event.data())
+    return data
+
+
+def _data_fields(cls: type[Event]) -> tuple[str, ...]:
+    """The fields of ``cls`` outside the envelope, in declaration order (the dump's order)."""
+    names = _DATA_FIELDS.get(cls)
+    if names is None:
+        names = _DATA_FIELDS[cls] = tuple(n for n in cls.model_fields if n not in ENVELOPE_FIELDS)
+    return names
+
+
 def link_hash(prev_hash: bytes, topic: str, session_id: str, version: int, body: bytes) -> bytes:
     """One link of a session's hash chain."""
     digest = hashlib.sha256(prev_hash)
@@ -100,7 +133,7 @@ class EventCodec:
         fields = [
             to_micros(event.recorded_at),
             to_micros(event.occurred_at),
-            _compact(event.data()),
+            stored_data(event),
         ]
         try:
             packed: bytes = msgpack.packb(fields, use_bin_type=True, datetime=True)

@@ -42,22 +42,29 @@ class EventLog:
 
         ``chain_from[session_id]`` is the hash that the session's first event in ``events``
         links to. A version already taken raises ``ConcurrencyConflict``; nothing is written.
+        The events are the caller's pending events, handed over: once recorded, each gets
+        its ``prev_hash`` and ``hash`` in place, and is returned with its notification id.
         """
         prev = dict(chain_from)
+        firsts: dict[str, int] = {}  # the head's first version, set when a session starts
         rows: list[StoredEvent] = []
-        heads: list[HeadUpdate] = []
-        hashed: list[Event] = []
+        links: list[tuple[bytes, bytes]] = []
+        encode = self.codec.encode
         for event in events:
-            link = prev.get(event.session_id, b"")
-            stored, digest = self.codec.encode(event, link)
-            prev[event.session_id] = digest
+            session_id, version = event.session_id, event.version
+            link = prev.get(session_id, b"")
+            stored, digest = encode(event, link)
+            prev[session_id] = digest
             rows.append(stored)
-            first = event.version if isinstance(event, SessionForked) or event.version == 1 else 0
-            heads.append(HeadUpdate(event.session_id, first, event.version, digest))
-            hashed.append(event.model_copy(update={"prev_hash": link, "hash": digest}))
-        ids = self._record(rows, heads)
+            links.append((link, digest))
+            if session_id not in firsts:
+                starts = version == 1 or isinstance(event, SessionForked)
+                firsts[session_id] = version if starts else 0
+        ids = self._record(rows, _heads(events, firsts, prev))
+        for event, (link, digest) in zip(events, links, strict=True):
+            event._link(link, digest)
         self.compressor.train_if_ready()
-        return [Recorded(n, e) for n, e in zip(ids, hashed, strict=True)]
+        return [Recorded(n, e) for n, e in zip(ids, events, strict=True)]
 
     def _record(self, rows: list[StoredEvent], heads: list[HeadUpdate]) -> Sequence[int]:
         try:
@@ -140,6 +147,17 @@ class EventLog:
 
     def close(self) -> None:
         self.recorder.close()
+
+
+def _heads(
+    events: Sequence[Event], firsts: dict[str, int], last_hashes: dict[str, bytes]
+) -> list[HeadUpdate]:
+    """Each written session's head after ``events``: one update per session."""
+    versions = {event.session_id: event.version for event in events}
+    return [
+        HeadUpdate(session_id, first, versions[session_id], last_hashes[session_id])
+        for session_id, first in firsts.items()
+    ]
 
 
 @contextmanager
