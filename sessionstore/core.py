@@ -486,8 +486,10 @@ class StoreCore:
         for session_id, cached in sessions.items():
             self._cache[session_id] = cached
         if self._staged is not None:
+            links = self._staged_links
             for session_id, cached in sessions.items():
-                self._staged_links.setdefault(session_id, self._link_for(cached, new_events))
+                if session_id not in links:  # the batch chains from where the session was
+                    links[session_id] = self._link_for(cached, new_events)
             self._staged.extend(new_events)
             return
         links = {sid: self._link_for(c, new_events) for sid, c in sessions.items()}
@@ -506,10 +508,11 @@ class StoreCore:
 
     def _append(self, events: list[ev.Event], links: dict[str, bytes]) -> list[Recorded]:
         recorded = self._log.append(events, links)
-        for item in recorded:
-            cached = self._cache.get(item.event.session_id)
+        last_hashes = {event.session_id: event.hash for event in events}
+        for session_id, last_hash in last_hashes.items():
+            cached = self._cache.get(session_id)
             if cached is not None:
-                cached.last_hash = item.event.hash
+                cached.last_hash = last_hash
                 cached.session.pending.clear()
         self._after_append(recorded)
         return recorded

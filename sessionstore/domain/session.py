@@ -45,8 +45,12 @@ def utc_now() -> datetime:
 
 def build_event(cls: type[E], **fields: Any) -> E:
     """Construct and validate an event, turning pydantic's error into ``InvalidInput``."""
+    return _validated(cls, fields)
+
+
+def _validated(cls: type[E], fields: dict[str, Any]) -> E:
     try:
-        return cls(**fields)
+        return cls.model_validate(fields)
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or cls.__name__}: {err['msg']}"
@@ -234,11 +238,13 @@ class Session:
 
     # -- the machinery ----------------------------------------------------------------------
     def _record(self, cls: type[E], **fields: Any) -> E:
-        fields.setdefault("session_id", self.state.session_id)
-        event = build_event(
-            cls, version=self.state.version + 1, recorded_at=self._clock(), **fields
-        )
-        apply(self.state, event)
+        state = self.state
+        # One dict for validation, in the order the fields always had: the text checks
+        # report the first bad field in this order.
+        values = {"version": state.version + 1, "recorded_at": self._clock(), **fields}
+        values.setdefault("session_id", state.session_id)
+        event = _validated(cls, values)
+        apply(state, event)
         self.pending.append(event)
         return event
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError as LibraryIntegrityError
@@ -160,6 +161,12 @@ def _heads(
     ]
 
 
+@lru_cache(maxsize=4096)
+def _canonical_id(session_id: str) -> str:
+    """The id in its canonical form, remembered: every write checks its session's id."""
+    return str(session_uuid(session_id))
+
+
 @contextmanager
 def _reading() -> Iterator[None]:
     """Driver errors on reads become ``BackendError`` (a one-line CLI error, exit code 7)."""
@@ -171,8 +178,8 @@ def _reading() -> Iterator[None]:
 
 def _check_id(session_id: str) -> str:
     try:
-        return str(session_uuid(session_id))
-    except (ValueError, TypeError, AttributeError):
+        return _canonical_id(session_id)
+    except (ValueError, TypeError, AttributeError):  # an unhashable id fails the cache: TypeError
         raise InvalidInput(
             f"{session_id!r} is not a session id: ids are UUIDs such as "
             "'7f1c1e9e-2b3f-4c55-9a57-0a4c2d1e8b90'; find them with `sessionstore list`"
