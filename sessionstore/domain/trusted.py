@@ -30,6 +30,7 @@ _MESSAGE_TEMPLATE: dict[str, Any] = {
     for name, field in Message.model_fields.items()
 }
 _REQUIRED = tuple(name for name, value in _MESSAGE_TEMPLATE.items() if value is _MISSING)
+_REQUIRED_SET = frozenset(_REQUIRED)
 MESSAGE_FIELDS = tuple(_MESSAGE_TEMPLATE)
 # Every message built here has every field set. pydantic only ever adds to this set (on
 # assignment, a name already in it) and copies it for copies, so one set serves them all:
@@ -55,7 +56,7 @@ def message(values: dict[str, Any]) -> Message:
     (an unknown field or role), so that callers can report the bytes as corrupt.
     """
     full = {**_MESSAGE_TEMPLATE, **values}
-    if len(full) != len(_MESSAGE_TEMPLATE) or _MISSING in full.values():
+    if len(full) != len(_MESSAGE_TEMPLATE) or not values.keys() >= _REQUIRED_SET:
         unknown = sorted(set(full) - set(_MESSAGE_TEMPLATE))
         missing = [name for name in _REQUIRED if full[name] is _MISSING]
         raise KeyError(f"unknown fields {unknown}, missing fields {missing}")

@@ -29,19 +29,25 @@ from ..storage.checkpoints import CheckpointRecord
 from ..storage.codec import ZstdCompressor
 
 FORMAT = 2
-"""Format 2 keeps the messages as a stream of msgpack arrays inside the blob, so loading a
-state decodes them only when they are read (``MessageList``); format 1 (a list) still loads.
+"""Format 2: ``msgpack([2, base, zstd(rest), FIELDS, chunks])`` where each chunk is ``[count,
+raw_size, zstd(stream)]``, a stream being messages as msgpack arrays of ``FIELDS``, in order.
+Each checkpoint compresses only its own new messages, once; a new full root lists its
+chain's chunks as they are, and loading a state decompresses the chunks only when its
+messages are first read (``MessageList``). Format 1 (one compressed list) still loads.
 A change of ``Message``'s fields makes older format-2 blobs unusable: replay skips them."""
 _compressor = ZstdCompressor()
+_RAW = b"\x00"  # ZstdCompressor's flag for bytes kept as they are
 _messages = TypeAdapter(list[Message])
 _packer = msgpack.Packer(use_bin_type=True, datetime=True)
 FIELDS = trusted.MESSAGE_FIELDS  # each message is stored as an array of these, in order
+Chunk = tuple[int, int, bytes]  # message count, stream size, compressed stream
 
 
-def _pack_rows(dumped: Sequence[dict[str, Any]]) -> bytes:
-    """Messages as a stream of msgpack arrays (no field names: smaller, faster to read)."""
+def _chunk(dumped: Sequence[dict[str, Any]]) -> Chunk:
+    """Messages as one compressed stream of msgpack arrays (no field names)."""
     pack = _packer.pack
-    return b"".join([pack([m[name] for name in FIELDS]) for m in dumped])
+    stream = b"".join([pack([m[name] for name in FIELDS]) for m in dumped])
+    return len(dumped), len(stream), _compressor.compress(stream)
 
 
 def checksum(
@@ -71,15 +77,18 @@ def encode(
     """
     base = parent.message_count if parent is not None else 0
     rest = state.model_dump(mode="python", exclude={"messages"})
-    old_count, old = _packed_messages(reuse) if parent is None else (0, b"")
+    chunks = _stored_chunks(reuse) if parent is None else []
+    old_count = sum(count for count, _, _ in chunks)
     dumped = _messages.dump_python(state.messages[base + old_count :], mode="python")
-    stream = old + _pack_rows(dumped)
-    raw: bytes = msgpack.packb(
-        [FORMAT, base, rest, old_count + len(dumped), FIELDS, stream],
-        use_bin_type=True,
-        datetime=True,
-    )
-    blob = _compressor.compress(raw)
+    if dumped:
+        chunks.append(_chunk(dumped))
+    # The parts are compressed each: the blob is plain msgpack behind the raw flag.
+    rest_raw: bytes = msgpack.packb(rest, use_bin_type=True, datetime=True)
+    rest_packed = _compressor.compress(rest_raw)
+    packed: bytes = msgpack.packb([FORMAT, base, rest_packed, FIELDS, chunks], use_bin_type=True)
+    blob = _RAW + packed
+    saved = len(rest_raw) - len(rest_packed) + sum(size - len(data) for _, size, data in chunks)
+    raw_size = len(blob) + saved
     parent_id = parent.checkpoint_id if parent is not None else None
     count = len(state.messages)
     return CheckpointRecord(
@@ -93,26 +102,25 @@ def encode(
         base_messages=base,
         message_count=count,
         token_count=state.counters.tokens_in + state.counters.tokens_out,
-        raw_size=len(raw),
+        raw_size=raw_size,
         compressed_size=len(blob),
         checksum=checksum(state.session_id, state.version, parent_id, base, count, blob),
         blob=blob,
     )
 
 
-def _packed_messages(chain: Sequence[CheckpointRecord]) -> tuple[int, bytes]:
-    """How many messages a chain holds and their stream, as stored; (0, b"") if unusable."""
-    count, streams = 0, []
+def _stored_chunks(chain: Sequence[CheckpointRecord]) -> list[Chunk]:
+    """The chunks of a chain's messages as stored, or [] if the chain is unusable."""
+    chunks: list[Chunk] = []
     try:
         for record in chain:
-            base, _, new_count, stream = _unpack(record)
-            if base != count:
-                return 0, b""
-            count += new_count
-            streams.append(stream)
+            base, _, new = _unpack(record)
+            if base != sum(count for count, _, _ in chunks):
+                return []
+            chunks.extend(new)
     except CorruptCheckpoint:
-        return 0, b""
-    return count, b"".join(streams)
+        return []
+    return chunks
 
 
 def check(record: CheckpointRecord) -> None:
@@ -133,42 +141,45 @@ def check(record: CheckpointRecord) -> None:
         )
 
 
-def _unpack(record: CheckpointRecord) -> tuple[int, dict[str, Any], int, bytes]:
-    """The blob's base, the state without its messages, how many messages, and their stream."""
+def _unpack(record: CheckpointRecord) -> tuple[int, dict[str, Any], list[Chunk]]:
+    """The blob's base, the state without its messages, and its chunks of messages."""
     check(record)
     try:
         fmt, base, rest, *messages = msgpack.unpackb(
             _compressor.decompress(record.blob), raw=False, timestamp=3
         )
-        if fmt == 1:  # a list of messages: re-pack them as a stream
+        if fmt == 1:  # one list of messages: make it one chunk
             (listed,) = messages
-            count, stream = len(listed), _pack_rows(listed)
+            chunks = [_chunk(listed)]
         else:
-            count, fields, stream = messages
+            rest = msgpack.unpackb(_compressor.decompress(rest), raw=False, timestamp=3)
+            fields, stored = messages
             if tuple(fields) != FIELDS:
                 raise ValueError(f"its messages have the fields {fields}, not {list(FIELDS)}")
+            chunks = [(count, size, data) for count, size, data in stored]
     except Exception as e:  # any decoding failure of checksummed bytes means corruption
         raise corrupt(record, f"cannot be decoded ({e})") from None
     if fmt not in (1, FORMAT) or base != record.base_messages:
         raise corrupt(record, f"has format {fmt!r} and base {base!r}")
-    return base, rest, count, stream
+    return base, rest, chunks
 
 
 def decode(chain: Sequence[CheckpointRecord]) -> SessionState:
     """The state of ``chain[-1]``; ``chain`` runs from a full checkpoint through its deltas.
 
-    Only the small rest of the state is decoded now; the messages are decoded when they are
-    first read (see ``MessageList``), and a corrupt message raises ``CorruptCheckpoint`` then.
+    Only the small rest of the state is decoded now; the messages are decompressed and
+    decoded when first read (see ``MessageList``); a corrupt one raises ``CorruptCheckpoint``
+    then.
     """
-    streams: list[tuple[CheckpointRecord, int, bytes]] = []
+    chunks: list[tuple[CheckpointRecord, Chunk]] = []
     rest: dict[str, Any] = {}
     count = 0
     for record in chain:
-        base, rest, new_count, stream = _unpack(record)
+        base, rest, new = _unpack(record)
         if base != count:
             raise corrupt(record, f"starts at message {base}, its parent ends at {count}")
-        count += new_count
-        streams.append((record, new_count, stream))
+        count += sum(n for n, _, _ in new)
+        chunks.extend((record, chunk) for chunk in new)
     target = chain[-1]
     try:
         state = SessionState.model_validate(rest)
@@ -176,17 +187,17 @@ def decode(chain: Sequence[CheckpointRecord]) -> SessionState:
         raise corrupt(target, f"holds an invalid state ({e.error_count()} errors)") from None
     if state.version != target.version or count != target.message_count:
         raise corrupt(target, "does not hold the version and messages its metadata says")
-    state.messages = MessageList.lazy(count, lambda: _decode_messages(streams))
+    state.messages = MessageList.lazy(count, lambda: _decode_messages(chunks))
     return state
 
 
 @gc_paused
-def _decode_messages(streams: Sequence[tuple[CheckpointRecord, int, bytes]]) -> list[Message]:
+def _decode_messages(chunks: Sequence[tuple[CheckpointRecord, Chunk]]) -> list[Message]:
     messages: list[Message] = []
-    for record, count, stream in streams:
-        unpacker = msgpack.Unpacker(raw=False, timestamp=3, max_buffer_size=len(stream) + 1)
-        unpacker.feed(stream)
+    for record, (count, size, data) in chunks:
         try:
+            unpacker = msgpack.Unpacker(raw=False, timestamp=3, max_buffer_size=size + 1)
+            unpacker.feed(_compressor.decompress(data))
             decoded = list(map(trusted.message_row, unpacker))
         except Exception as e:  # checksummed bytes that do not decode: corruption
             raise corrupt(record, f"holds invalid messages ({e})") from None
@@ -210,8 +221,8 @@ def problem(record: CheckpointRecord) -> str | None:
     if not intact(record):
         return "its blob or metadata fails the checksum"
     try:
-        _, _, count, stream = _unpack(record)
-        _decode_messages([(record, count, stream)])
+        _, _, chunks = _unpack(record)
+        _decode_messages([(record, chunk) for chunk in chunks])
     except CorruptCheckpoint as e:
         return str(e)
     return None

@@ -37,11 +37,9 @@ def test_messages_that_do_not_decode_raise_corrupt_checkpoint_when_read() -> Non
     state = state_with_messages(3)
     record = blobs.encode(state, checkpoint_id="c1", parent=None, label=None,
                           automatic=False, created_at=NOW)
-    fmt, base, rest, count, fields, _ = msgpack.unpackb(
-        blobs._compressor.decompress(record.blob), raw=False, timestamp=3
-    )
-    garbage = msgpack.packb([fmt, base, rest, count, fields, b"\x93\x01\x02"],
-                            use_bin_type=True, datetime=True)
+    fmt, base, rest, fields, _ = msgpack.unpackb(blobs._compressor.decompress(record.blob))
+    chunk = [3, 3, blobs._compressor.compress(b"\x93\x01\x02")]  # 3 messages? 1 broken array
+    garbage = msgpack.packb([fmt, base, rest, fields, [chunk]], use_bin_type=True)
     blob = blobs._compressor.compress(garbage)
     bad = dataclasses.replace(record, blob=blob, checksum=blobs.checksum(
         record.session_id, record.version, None, base, record.message_count, blob))
