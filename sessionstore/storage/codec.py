@@ -186,7 +186,9 @@ class EventCodec:
         except (ValueError, TypeError, ValidationError, msgpack.UnpackException) as e:
             raise IntegrityError(_where(stored, f"cannot be decoded ({e})")) from None
 
-    def decode_for_state(self, stored: StoredEvent) -> Event | Message:
+    def decode_for_state(
+        self, session_id: UUID, version: int, topic: str, state: bytes
+    ) -> Event | Message:
         """What building a state needs of one row: a ``MessageAdded`` as the state's ``Message``.
 
         Messages are nearly every event of a session, and a state keeps only their
@@ -194,19 +196,19 @@ class EventCodec:
         The bytes were encoded from a validated event; when they do not decode to a message
         (altered by hand), the full decode reports them as ``decode`` would.
         """
-        if stored.topic != _MESSAGE_TOPIC:
-            return self.decode(stored)
-        try:
-            raw = self.compressor.decompress(stored.state)
-            recorded, occurred, data = msgpack.unpackb(
-                memoryview(raw)[HASH_SIZE:], raw=False, timestamp=3
-            )
-            data["version"] = stored.originator_version
-            data["recorded_at"] = from_micros(recorded)
-            data["occurred_at"] = None if occurred is None else from_micros(occurred)
-            return trusted.message(data)
-        except Exception:  # altered bytes of any kind: the full decode says what is wrong
-            return self.decode(stored)
+        if topic == _MESSAGE_TOPIC:
+            try:
+                raw = self.compressor.decompress(state)
+                recorded, occurred, data = msgpack.unpackb(
+                    memoryview(raw)[HASH_SIZE:], raw=False, timestamp=3
+                )
+                data["version"] = version
+                data["recorded_at"] = _EPOCH + timedelta(0, 0, recorded)
+                data["occurred_at"] = None if occurred is None else from_micros(occurred)
+                return trusted.message(data)
+            except Exception:  # altered bytes of any kind: the full decode says what is wrong
+                pass
+        return self.decode(StoredEvent(session_id, version, topic, state))
 
 
 _MESSAGE_TOPIC = MessageAdded.type_name

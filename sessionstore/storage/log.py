@@ -116,10 +116,11 @@ class EventLog:
         with _reading():
             while True:
                 rows = select(key, gt=gt, lte=upto, limit=PAGE)
-                yield from map(decode, rows)
+                for version, topic, state in rows:
+                    yield decode(key, version, topic, state)
                 if len(rows) < PAGE:
                     return
-                gt = rows[-1].originator_version
+                gt = rows[-1][0]
 
     def _decoded(self, rows: Iterator[StoredEvent], prev: bytes) -> Iterator[Event]:
         for row in rows:

@@ -16,6 +16,9 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 
+Row = tuple[int, str, bytes]
+"""A stored event as a replay reads it: version, topic (type name) and state bytes."""
+
 
 @dataclass(frozen=True)
 class Head:
@@ -47,12 +50,12 @@ class SessionRecorder(ApplicationRecorder, ABC):
 
     def select_session_rows(
         self, session_id: UUID, *, gt: int, lte: int | None, limit: int
-    ) -> Sequence[StoredEvent]:
-        """One page of a session's rows in version order: what building a state reads.
-
-        The library's ``select_events``; a backend may answer the same faster.
-        """
-        return self.select_events(session_id, gt=gt, lte=lte, limit=limit)
+    ) -> Sequence[Row]:
+        """One page of a session's rows in version order, as ``(version, topic, state)``:
+        what building a state reads. From the library's ``select_events``; a backend may
+        answer the same faster."""
+        stored = self.select_events(session_id, gt=gt, lte=lte, limit=limit)
+        return [(s.originator_version, s.topic, s.state) for s in stored]
 
     @abstractmethod
     def select_head(self, session_id: str) -> Head | None: ...

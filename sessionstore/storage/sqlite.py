@@ -19,7 +19,7 @@ from eventsourcing.sqlite import (
 )
 
 from .codec import session_uuid
-from .recorder import Head, HeadUpdate, SessionRecorder, merge_heads
+from .recorder import Head, HeadUpdate, Row, SessionRecorder, merge_heads
 
 Durability = Literal["full", "normal"]
 DURABILITY_PRAGMAS: dict[str, str] = {"full": "FULL", "normal": "NORMAL"}
@@ -133,16 +133,16 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
 
     def select_session_rows(
         self, session_id: UUID, *, gt: int, lte: int | None, limit: int
-    ) -> Sequence[StoredEvent]:
-        # The library's select_events builds sqlite3.Row objects and parses each row's id:
-        # a third of a replay. The same rows, as plain tuples of the columns we need.
+    ) -> Sequence[Row]:
+        # The library's select_events builds sqlite3.Row objects, parses each row's id and
+        # makes a StoredEvent of it: a third of a replay. The same rows, as plain tuples.
         sql = _SELECT_ROWS if lte is None else _SELECT_ROWS_UPTO
         args = (session_id.hex, gt, limit) if lte is None else (session_id.hex, gt, lte, limit)
         with self.datastore.transaction(commit=False) as c:
             cursor = c.sqlite_cursor  # a new cursor per transaction: its own row factory
             cursor.row_factory = None
-            rows = cursor.execute(sql, args).fetchall()
-        return [StoredEvent(session_id, version, topic, state) for version, topic, state in rows]
+            rows: list[Row] = cursor.execute(sql, args).fetchall()
+        return rows
 
     def select_head(self, session_id: str) -> Head | None:
         with self.datastore.transaction(commit=False) as c:
