@@ -21,12 +21,15 @@ Stored layout (the compressor's part of an event's bytes)::
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Protocol
 
 import zstandard
 
 from .codec import ZstdCompressor
+
+log = logging.getLogger(__name__)
 
 TRAIN_AFTER = 1_000
 """Events observed before a dictionary is trained (about 100 ms of training, once)."""
@@ -110,7 +113,12 @@ class TrainedZstd(ZstdCompressor):
             self._train_after *= 2
             return
         data = trained.as_bytes()
-        ident = self._store.insert_dictionary(data)
+        try:
+            ident = self._store.insert_dictionary(data)
+        except Exception as e:  # the events are committed already: never fail the write
+            log.warning("zstd dictionary not saved (will try again later): %s", e)
+            self._train_after *= 2
+            return
         with self._lock:
             self._add(ident, data)
             self._activate(ident, data)

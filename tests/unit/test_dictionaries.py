@@ -110,3 +110,21 @@ def test_samples_the_trainer_refuses_postpone_training() -> None:
     compressor.train_if_ready()
     assert compressor.dictionary_id is None
     assert compressor._train_after == 4
+
+
+class Failing(Saved):
+    def insert_dictionary(self, data: bytes) -> int:
+        raise OSError("disk full")
+
+
+def test_a_dictionary_that_cannot_be_saved_never_fails_the_write(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    compressor = TrainedZstd(Failing(), train_after=200)
+    for i in range(3000):
+        compressor.compress(sample(i))
+    compressor.train_if_ready()  # called after a commit: must not raise
+    assert compressor.dictionary_id is None
+    assert "zstd dictionary not saved" in caplog.text
+    assert compressor._train_after == 400  # tries again later, with more samples
+    assert compressor.decompress(compressor.compress(sample(1))) == sample(1)
