@@ -23,7 +23,7 @@ from .domain.errors import (
     UnknownTask,
     UnsupportedFormat,
 )
-from .domain.state import SessionState
+from .domain.state import Message, MessageList, SessionState
 from .domain.status import AgentStatus, Role, SessionKind, SessionStatus
 from .storage.verify import Problem, VerifyReport
 from .store import SessionStore
@@ -41,6 +41,8 @@ __all__ = [
     "IntegrityError",
     "InvalidInput",
     "InvalidTransition",
+    "Message",
+    "MessageList",
     "Problem",
     "Role",
     "SessionClosed",

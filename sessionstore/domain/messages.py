@@ -15,6 +15,7 @@ It behaves as a ``list[Message]`` for reading (indexing, slicing to a plain list
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, SupportsIndex, overload
@@ -26,6 +27,7 @@ from .events import ToolCall
 from .status import Role
 
 Loader = Callable[[], "list[Message]"]
+_LOADING = threading.Lock()
 
 
 class StateModel(BaseModel):
@@ -73,11 +75,15 @@ class MessageList(Sequence[Message]):
 
     def _loaded(self) -> list[Message]:
         if self._load is not None:
-            older = self._load()
-            if len(older) != self._unloaded:
-                raise ValueError(f"expected {self._unloaded} messages, loaded {len(older)}")
-            self._items[:0] = older
-            self._unloaded, self._load = 0, None
+            with _LOADING:  # two threads reading one list must not both prepend
+                if self._load is not None:
+                    older = self._load()
+                    if len(older) != self._unloaded:
+                        raise ValueError(
+                            f"expected {self._unloaded} messages, loaded {len(older)}"
+                        )
+                    self._items[:0] = older
+                    self._unloaded, self._load = 0, None
         return self._items
 
     # -- reading ----------------------------------------------------------------------------

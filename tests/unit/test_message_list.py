@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -106,3 +107,21 @@ def test_clear_forgets_the_undecoded_part() -> None:
     messages.clear()
     assert len(messages) == 0 and list(messages) == []
     assert loader.calls == 0
+
+
+def test_threads_reading_one_list_decode_it_once() -> None:
+    messages, loader, everything = lazy(50, 40)
+    start = threading.Barrier(4)
+    seen: list[list[Message]] = []
+
+    def read() -> None:
+        start.wait()
+        seen.append(list(messages))
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [everything] * 4
+    assert loader.calls == 1 and len(messages) == 50
