@@ -3,10 +3,12 @@ intact one, re-basing before a delete, and checking blobs for ``verify``.
 
 Parent policy (why storage stays linear): a new checkpoint is a delta of the session's
 latest one, except that it is written full when the messages added since its chain's full
-root are at least as many as the root holds (and the chain has a few links). Full roots
-thus at least double in size, so all roots together hold under 2N messages and the deltas
-about N: storage grows linearly with the session, and a corrupt link only spoils the
-checkpoints up to the next root.
+root are at least ``ROOT_GROWTH`` (4) times as many as the root holds (and the chain has a
+few links). Full roots thus grow at least fivefold, so all roots together hold under 1.25N
+messages and the deltas about N: storage grows linearly with the session, and a corrupt
+link only spoils the checkpoints up to the next root. A full root lists its chain's
+compressed chunks as they are, so writing one costs no recompression; loading reads the
+same bytes whether a chain is long or short.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from ..storage.checkpoints import CheckpointRecord, CheckpointStore
 from ..storage.verify import Problem
 from . import blobs
 
-MIN_CHAIN = 4  # links before a doubled chain is folded into a new full root
+MIN_CHAIN = 4  # links before a grown chain is folded into a new full root
+ROOT_GROWTH = 4  # a new full root once the deltas hold this many times the root's messages
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class Checkpointer:
         if tip.record.version > state.version or tip.record.message_count > len(state.messages):
             return False
         since_root = len(state.messages) - tip.root_messages
-        return not (since_root >= tip.root_messages and tip.links >= MIN_CHAIN)
+        return not (since_root >= ROOT_GROWTH * tip.root_messages and tip.links >= MIN_CHAIN)
 
     def _reusable(self, tip: _Tip | None, state: SessionState) -> list[CheckpointRecord]:
         """The tip's chain, whose stored messages a new full root can copy as they are."""
