@@ -163,6 +163,10 @@ class MessageList(Sequence[Message]):
         twin._unloaded, twin._load = self._unloaded, self._load
         return twin
 
+    def __reduce__(self) -> tuple[type[MessageList], tuple[list[Message]]]:
+        # A loader may not pickle (a closure over checkpoint bytes): pickle the messages.
+        return MessageList, (self._loaded(),)
+
     # -- pydantic ---------------------------------------------------------------------------
     @classmethod
     def __get_pydantic_core_schema__(

@@ -125,3 +125,14 @@ def test_threads_reading_one_list_decode_it_once() -> None:
         t.join()
     assert seen == [everything] * 4
     assert loader.calls == 1 and len(messages) == 50
+
+
+def test_a_lazy_list_pickles_as_its_messages() -> None:
+    import pickle
+
+    messages, _, everything = lazy(5, 3)
+    state = SessionState(session_id="s", version=5)
+    state.messages = messages
+    again = pickle.loads(pickle.dumps(state))
+    assert again == state and list(again.messages) == everything
+    assert SessionState.model_json_schema()["properties"]["messages"]["type"] == "array"
