@@ -49,3 +49,17 @@ def test_messages_that_do_not_decode_raise_corrupt_checkpoint_when_read() -> Non
     problem = blobs.problem(bad)
     assert problem is not None and "holds invalid messages" in problem
     assert blobs.problem(record) is None
+
+
+def test_a_format_1_checkpoint_still_loads() -> None:
+    state = state_with_messages(4)
+    rest = state.model_dump(mode="python", exclude={"messages"})
+    listed = [m.model_dump(mode="python") for m in state.messages]
+    raw = msgpack.packb([1, 0, rest, listed], use_bin_type=True, datetime=True)
+    blob = blobs._compressor.compress(raw)
+    record = blobs.encode(state, checkpoint_id="old", parent=None, label=None,
+                          automatic=True, created_at=NOW)
+    old = dataclasses.replace(record, blob=blob, checksum=blobs.checksum(
+        state.session_id, state.version, None, 0, 4, blob))
+    assert blobs.decode([old]) == state
+    assert blobs.problem(old) is None
