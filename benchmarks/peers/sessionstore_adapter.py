@@ -34,6 +34,7 @@ class SessionStoreAdapter(Adapter):
         "read_last": "history(limit=100) over the read models",
         "state_cold": "state() in a fresh store: checkpoint + tail when available, else replay",
         "state_cold_read_all": "as state_cold, then every message read",
+        "append_batch": "add_messages() of 100 messages",
     }
 
     def __init__(self, folder: Path, durability: str) -> None:
@@ -61,9 +62,12 @@ class SessionStoreAdapter(Adapter):
         add(self.store, self.session_id, message)
 
     def append_batch(self, messages: Sequence[Message]) -> None:
-        with self.store.batch():
-            for message in messages:
-                add(self.store, self.session_id, message)
+        # The bulk call, as the peers' own (add_items, one save of many events).
+        self.store.add_messages(self.session_id, [
+            {"role": m.role, "content": m.content, "tool_name": m.tool_name,
+             "tool_call_id": m.tool_call_id}
+            for m in messages
+        ])
 
     def prepare_reads(self) -> None:
         """Bring the read models up to date (what `project --follow` does in production)."""

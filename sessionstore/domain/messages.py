@@ -147,6 +147,12 @@ class MessageList(Sequence[Message]):
     def extend(self, messages: Iterable[Message]) -> None:
         self._items.extend(messages)
 
+    def truncate(self, length: int) -> None:
+        """Keep the first ``length`` messages (taking back messages just appended)."""
+        if length < self._unloaded:
+            self._loaded()
+        del self._items[length - self._unloaded :]
+
     def clear(self) -> None:
         self._items.clear()
         self._unloaded, self._load = 0, None

@@ -8,7 +8,8 @@ nothing changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -25,7 +26,7 @@ from .errors import (
     UnknownTask,
 )
 from .reducer import apply
-from .state import SessionState
+from .state import Counters, SessionState
 from .status import (
     AgentStatus,
     SessionStatus,
@@ -94,6 +95,20 @@ class Session:
         self._require_agent_or_none(fields.get("agent_id"))
         seq = self.state.counters.messages + 1
         return self._record(ev.MessageAdded, seq=seq, role=role, content=content, **fields)
+
+    def add_messages(self, items: Sequence[Mapping[str, Any]]) -> list[ev.MessageAdded]:
+        """Append several messages, all or none: a refused one undoes the ones before it.
+
+        Each item holds ``add_message``'s arguments (``role``, ``content`` and the optional
+        fields). Messages change only the message list, the counters, the version and
+        ``pending``, so those are what a refusal rewinds.
+        """
+        mark = _MessageMark.of(self)
+        try:
+            return [self.add_message(**_message_arguments(item)) for item in items]
+        except BaseException:
+            mark.rewind(self)
+            raise
 
     # -- agents ---------------------------------------------------------------------------
     def add_agent(self, agent_id: str, **fields: Any) -> ev.AgentAdded:
@@ -269,3 +284,51 @@ class Session:
         # The session's own agent (from SessionCreated) may speak without being added.
         if agent_id is not None and agent_id != self.state.agent_id:
             self._require_agent(agent_id)
+
+
+MESSAGE_ARGUMENTS = frozenset(
+    {"role", "content", "tool_calls", "tool_name", "tool_call_id", "agent_id", "model",
+     "tokens_in", "tokens_out", "metadata", "occurred_at"}
+)
+
+
+def _message_arguments(item: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(item, Mapping):
+        raise InvalidInput(f"a message must be a mapping of add_message's arguments, not {item!r}")
+    unknown = item.keys() - MESSAGE_ARGUMENTS
+    if unknown or "role" not in item or "content" not in item:
+        raise InvalidInput(
+            f"a message needs role and content, and may have {sorted(MESSAGE_ARGUMENTS)}; "
+            f"got {sorted(item)}"
+        )
+    # As in SessionStore.add_message: None means "none" for the list and the mapping.
+    return {k: v for k, v in item.items() if v is not None or k not in _EMPTY_WHEN_NONE}
+
+
+_EMPTY_WHEN_NONE = frozenset({"tool_calls", "metadata"})
+
+
+@dataclass(frozen=True)
+class _MessageMark:
+    """What adding messages changes in a session, as it was: enough to take them back."""
+
+    pending: int
+    messages: int
+    counters: Counters
+    version: int
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, session: Session) -> _MessageMark:
+        state = session.state
+        return cls(
+            len(session.pending), len(state.messages), state.counters.model_copy(),
+            state.version, state.updated_at,
+        )
+
+    def rewind(self, session: Session) -> None:
+        state = session.state
+        del session.pending[self.pending :]
+        state.messages.truncate(self.messages)
+        state.counters = self.counters
+        state.version, state.updated_at = self.version, self.updated_at
