@@ -14,6 +14,7 @@ it read. Empty optional fields are left out of ``data``, which keeps messages sm
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from functools import lru_cache
@@ -35,16 +36,30 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ZstdCompressor(Compressor):
-    """zstandard, kept only when it saves bytes: a one-byte flag says which."""
+    """zstandard, kept only when it saves bytes: a one-byte flag says which.
+
+    A zstd context must not be used by two threads at once (python-zstandard releases the
+    GIL while it works), and stores, checkpoints and readers share compressors between
+    threads: each thread gets its own contexts.
+    """
 
     _RAW, _ZSTD = b"\x00", b"\x01"
 
     def __init__(self, level: int = 3) -> None:
-        self._compressor = zstandard.ZstdCompressor(level=level)
-        self._decompressor = zstandard.ZstdDecompressor()
+        self._level = level
+        self._local = threading.local()
+
+    def _contexts(self) -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
+        contexts: tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor] | None = getattr(
+            self._local, "contexts", None
+        )
+        if contexts is None:
+            contexts = (zstandard.ZstdCompressor(level=self._level), zstandard.ZstdDecompressor())
+            self._local.contexts = contexts
+        return contexts
 
     def compress(self, data: bytes) -> bytes:
-        packed = self._compressor.compress(data)
+        packed = self._contexts()[0].compress(data)
         return self._ZSTD + packed if len(packed) < len(data) else self._RAW + data
 
     def decompress(self, data: bytes) -> bytes:
@@ -52,7 +67,7 @@ class ZstdCompressor(Compressor):
         if flag == self._RAW:
             return rest
         if flag == self._ZSTD:
-            return bytes(self._decompressor.decompress(rest))
+            return bytes(self._contexts()[1].decompress(rest))
         raise ValueError(f"unknown compression flag {flag!r}")
 
 

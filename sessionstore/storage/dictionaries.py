@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 import zstandard
 
@@ -63,8 +63,9 @@ class TrainedZstd(ZstdCompressor):
         self._store = store
         self._train_after = TRAIN_AFTER if train_after is None else train_after
         self._lock = threading.Lock()
-        self._decompressors: dict[int, zstandard.ZstdDecompressor] = {}
-        self._active: tuple[bytes, zstandard.ZstdCompressor] | None = None
+        self._dicts: dict[int, zstandard.ZstdCompressionDict] = {}
+        self._active: tuple[int, bytes] | None = None  # dictionary id, and the bytes' prefix
+        self._per_thread = threading.local()  # zstd contexts, one set per thread
         self._samples: list[bytes] = []
         self._sample_bytes = 0
         if store is not None:
@@ -73,7 +74,7 @@ class TrainedZstd(ZstdCompressor):
     @property
     def dictionary_id(self) -> int | None:
         """The id of the dictionary new events are compressed with, if any."""
-        return None if self._active is None else int.from_bytes(self._active[0][1:], "big")
+        return None if self._active is None else self._active[0]
 
     # -- compressing ------------------------------------------------------------------------
     def compress(self, data: bytes) -> bytes:
@@ -83,8 +84,8 @@ class TrainedZstd(ZstdCompressor):
                 self._samples.append(data[:SAMPLE_LIMIT])
                 self._sample_bytes += min(len(data), SAMPLE_LIMIT)
             return super().compress(data)
-        prefix, compressor = active
-        packed = compressor.compress(data)
+        ident, prefix = active
+        packed: bytes = self._context(ident, compressing=True).compress(data)
         if len(packed) + _ID_BYTES < len(data):
             return prefix + packed
         return self._RAW + data
@@ -93,9 +94,9 @@ class TrainedZstd(ZstdCompressor):
         if data[:1] != _DICT:
             return super().decompress(data)
         ident = int.from_bytes(data[1 : 1 + _ID_BYTES], "big")
-        decompressor = self._decompressors.get(ident)
-        if decompressor is None:
-            decompressor = self._reload(ident)
+        if ident not in self._dicts:
+            self._reload(ident)
+        decompressor = self._context(ident, compressing=False)
         return bytes(decompressor.decompress(data[1 + _ID_BYTES :]))
 
     # -- training ---------------------------------------------------------------------------
@@ -121,7 +122,7 @@ class TrainedZstd(ZstdCompressor):
             return
         with self._lock:
             self._add(ident, data)
-            self._activate(ident, data)
+            self._activate(ident)
 
     def _enough_samples(self) -> bool:
         return len(self._samples) >= self._train_after and self._sample_bytes >= MIN_SAMPLE_BYTES
@@ -135,27 +136,35 @@ class TrainedZstd(ZstdCompressor):
                 self._add(ident, data)
             if saved and self._active is None:
                 newest = max(saved)
-                self._activate(newest, saved[newest])
+                self._activate(newest)
 
-    def _reload(self, ident: int) -> zstandard.ZstdDecompressor:
+    def _reload(self, ident: int) -> None:
         if self._store is not None:
             self._load()
-        decompressor = self._decompressors.get(ident)
-        if decompressor is None:
+        if ident not in self._dicts:
             raise ValueError(f"it names zstd dictionary {ident}, which is not in the store")
-        return decompressor
+
+    def _context(self, ident: int, *, compressing: bool) -> Any:
+        """This thread's zstd context for dictionary ``ident`` (see ``ZstdCompressor``)."""
+        contexts: dict[tuple[int, bool], Any] | None = getattr(self._per_thread, "all", None)
+        if contexts is None:
+            contexts = self._per_thread.all = {}
+        context = contexts.get((ident, compressing))
+        if context is None:
+            shared = self._dicts[ident]
+            context = contexts[ident, compressing] = (
+                zstandard.ZstdCompressor(level=3, dict_data=shared, write_dict_id=False)
+                if compressing
+                else zstandard.ZstdDecompressor(dict_data=shared)
+            )
+        return context
 
     def _add(self, ident: int, data: bytes) -> None:
-        if ident not in self._decompressors:
-            self._decompressors[ident] = zstandard.ZstdDecompressor(
-                dict_data=zstandard.ZstdCompressionDict(data)
-            )
+        if ident not in self._dicts:
+            self._dicts[ident] = zstandard.ZstdCompressionDict(data)
 
-    def _activate(self, ident: int, data: bytes) -> None:
+    def _activate(self, ident: int) -> None:
         if not 0 < ident <= MAX_DICTIONARIES:
             return  # beyond what two bytes can name: keep compressing without it
-        compressor = zstandard.ZstdCompressor(
-            level=3, dict_data=zstandard.ZstdCompressionDict(data), write_dict_id=False
-        )
-        self._active = (_DICT + ident.to_bytes(_ID_BYTES, "big"), compressor)
+        self._active = (ident, _DICT + ident.to_bytes(_ID_BYTES, "big"))
         self._samples, self._sample_bytes = [], 0

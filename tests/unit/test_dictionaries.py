@@ -128,3 +128,26 @@ def test_a_dictionary_that_cannot_be_saved_never_fails_the_write(
     assert "zstd dictionary not saved" in caplog.text
     assert compressor._train_after == 400  # tries again later, with more samples
     assert compressor.decompress(compressor.compress(sample(1))) == sample(1)
+
+
+def test_threads_sharing_a_compressor_each_get_their_own_zstd_context() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sessionstore.storage.codec import ZstdCompressor
+
+    shared = trained()
+    plain = ZstdCompressor()
+    payloads = [sample(i) * (1 + i % 40) for i in range(400)]
+
+    def round_trips(offset: int) -> bool:
+        ok = True
+        for data in payloads[offset:] + payloads[:offset]:
+            ok &= shared.decompress(shared.compress(data)) == data
+            ok &= plain.decompress(plain.compress(data)) == data
+        return ok
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(round_trips, range(0, 400, 50)))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        other = pool.submit(lambda: plain._contexts()[0]).result()
+    assert other is not plain._contexts()[0]  # another thread, another context
