@@ -90,7 +90,8 @@ def to_micros(moment: datetime | None) -> int | None:
 def from_micros(micros: int | None) -> datetime | None:
     if micros is None:
         return None
-    return _EPOCH + timedelta(microseconds=micros)  # exact, and half the cost of fromtimestamp
+    # Exact, and half the cost of fromtimestamp; positional, as keywords cost a replay more.
+    return _EPOCH + timedelta(0, 0, micros)
 
 
 def _compact(data: dict[str, Any]) -> dict[str, Any]:
@@ -218,8 +219,8 @@ class EventCodec:
                     memoryview(raw)[HASH_SIZE:], raw=False, timestamp=3
                 )
                 data["version"] = version
-                data["recorded_at"] = _EPOCH + timedelta(0, 0, recorded)
-                data["occurred_at"] = None if occurred is None else from_micros(occurred)
+                data["recorded_at"] = from_micros(recorded)
+                data["occurred_at"] = from_micros(occurred)
                 return trusted.message(data)
             except Exception:  # altered bytes of any kind: the full decode says what is wrong
                 pass
