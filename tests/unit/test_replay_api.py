@@ -86,6 +86,21 @@ def test_checkpoints_are_deltas_so_storage_grows_linearly() -> None:
             assert store.state(sid, checkpoint=root.checkpoint_id) == expected
 
 
+def test_full_roots_grow_fivefold_and_reuse_their_chains_chunks() -> None:
+    with SessionStore(":memory:", checkpoint_every=5) as store:
+        sid = new_session(store, 600)
+        records = store.checkpoints(sid)
+        held = sum(r.message_count - r.base_messages for r in records)
+        counts = [r.message_count for r in records if r.parent_id is None]
+        assert all(b >= 5 * a for a, b in itertools.pairwise(counts[1:]))
+        assert held <= 2.25 * 600  # deltas hold each message once, roots at most 1.25x more
+        newest = store.latest_checkpoint(sid)
+        assert newest is not None
+        assert store.state(sid, checkpoint=newest.checkpoint_id) == replay(
+            r.event for r in store.events(sid, upto=newest.version)
+        )
+
+
 def test_a_failed_batch_stores_no_checkpoint_and_later_ones_chain_correctly(
     store: SessionStore,
 ) -> None:
