@@ -166,6 +166,7 @@ class StoreCore:
             session_id, expected_version, lambda s: s.add_message(role, content, **fields)
         )
 
+    @gc_paused
     def add_messages(
         self,
         session_id: str,
