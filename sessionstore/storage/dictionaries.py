@@ -8,9 +8,12 @@ decompresses faster too.
 
 The first ``train_after`` events a writer appends are kept as samples (compressed without
 a dictionary meanwhile); then a dictionary is trained, saved in the backend and used for
-every later event. Saved dictionaries are never changed or deleted: every event names its
-dictionary by id, and a reader that meets an id it does not know yet loads it. Two writers
-that train at the same time each save one; both stay readable.
+every later event. A store's ``EventLog`` trains on a background thread (``background=True``):
+training takes about 100 ms, and the append that crosses the threshold would otherwise wait
+for it. Events appended while it trains are compressed without a dictionary, like the samples.
+Saved dictionaries are never changed or deleted: every event names its dictionary by id,
+and a reader that meets an id it does not know yet loads it. Two writers that train at the
+same time each save one; both stay readable.
 
 Stored layout (the compressor's part of an event's bytes)::
 
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 
 TRAIN_AFTER = 1_000
 """Events observed before a dictionary is trained (about 100 ms of training, once)."""
+CLOSE_WAIT = 5.0
+"""Seconds ``close()`` waits for a training still running; its result is dropped after."""
 
 DICTIONARY_BYTES = 32 * 1024
 MIN_SAMPLE_BYTES = 64 * 1024
@@ -54,20 +59,37 @@ class DictionaryStore(Protocol):
 
 
 class TrainedZstd(ZstdCompressor):
-    """``ZstdCompressor`` plus the store's dictionaries (``store=None``: plain zstd only)."""
+    """``ZstdCompressor`` plus the store's dictionaries (``store=None``: plain zstd only).
+
+    ``background=True``: ``train_if_ready`` trains on a daemon thread and returns at once;
+    ``wait_for_training`` waits for it, and ``close`` stops any later save.
+    """
 
     def __init__(
-        self, store: DictionaryStore | None = None, *, train_after: int | None = None
+        self,
+        store: DictionaryStore | None = None,
+        *,
+        train_after: int | None = None,
+        background: bool = False,
     ) -> None:
         super().__init__()
         self._store = store
         self._train_after = TRAIN_AFTER if train_after is None else train_after
+        self._background = background
+        # Guards the samples, ``_train_after``, ``_dicts`` and ``_active``: writers sample in
+        # ``compress``, the training thread activates, readers load dictionaries they meet.
         self._lock = threading.Lock()
         self._dicts: dict[int, zstandard.ZstdCompressionDict] = {}
         self._active: tuple[int, bytes] | None = None  # dictionary id, and the bytes' prefix
         self._per_thread = threading.local()  # zstd contexts, one set per thread
         self._samples: list[bytes] = []
         self._sample_bytes = 0
+        self._idle = threading.Event()  # cleared while a training runs: one at a time
+        self._idle.set()
+        # Held from the "still open?" check through the insert, so ``close`` cannot slip
+        # between them and let a late training write into a closed database.
+        self._saving = threading.Lock()
+        self._closed = False
         if store is not None:
             self._load()
 
@@ -80,15 +102,20 @@ class TrainedZstd(ZstdCompressor):
     def compress(self, data: bytes) -> bytes:
         active = self._active
         if active is None:
-            if self._store is not None and not self._enough_samples():
-                self._samples.append(data[:SAMPLE_LIMIT])
-                self._sample_bytes += min(len(data), SAMPLE_LIMIT)
+            if self._store is not None:
+                self._keep_sample(data)
             return super().compress(data)
         ident, prefix = active
         packed: bytes = self._context(ident, compressing=True).compress(data)
         if len(packed) + _ID_BYTES < len(data):
             return prefix + packed
         return self._RAW + data
+
+    def _keep_sample(self, data: bytes) -> None:
+        with self._lock:  # writers on several threads sample into the same list
+            if not self._enough_samples():
+                self._samples.append(data[:SAMPLE_LIMIT])
+                self._sample_bytes += min(len(data), SAMPLE_LIMIT)
 
     def decompress(self, data: bytes) -> bytes:
         if data[:1] != _DICT:
@@ -101,28 +128,95 @@ class TrainedZstd(ZstdCompressor):
 
     # -- training ---------------------------------------------------------------------------
     def train_if_ready(self) -> None:
-        """Train and save a dictionary once enough events were seen (call after a commit)."""
+        """Train and save a dictionary once enough events were seen (call after a commit).
+
+        In background mode this only starts the training, on a thread, and returns. Refused
+        samples or a failed save are logged and retried later with more samples, never
+        raised: the events are committed already, and a dictionary only shrinks later ones.
+        """
         if self._active is not None or self._store is None:
             return
-        if not self._enough_samples():
+        samples = self._take_samples()
+        if samples is None:
             return
-        samples, self._samples, self._sample_bytes = self._samples, [], 0
+        if not self._background:
+            self._train(samples)
+            return
+        # A daemon: training is an optimisation, never a reason to keep the process alive.
+        thread = threading.Thread(
+            target=self._train, args=(samples,), name="zstd-training", daemon=True
+        )
         try:
-            trained = zstandard.train_dictionary(DICTIONARY_BYTES, list[Sample](samples))
-        except zstandard.ZstdError:
+            thread.start()
+        except RuntimeError as e:  # no thread to be had: retry later, as after any failure
+            log.warning("zstd dictionary training not started (will try again later): %s", e)
+            self._postpone()
+            self._idle.set()
+
+    def wait_for_training(self, timeout: float | None = None) -> None:
+        """Return once no training runs (or after ``timeout`` seconds)."""
+        self._idle.wait(timeout)
+
+    def close(self, timeout: float = CLOSE_WAIT) -> None:
+        """Wait for a running training, then let no later one save (the store is closing)."""
+        self.wait_for_training(timeout)
+        with self._saving:
+            self._closed = True
+
+    def _take_samples(self) -> list[bytes] | None:
+        """The samples, handed over to one training, or None if none should start now."""
+        with self._lock:
+            if self._closed or not self._idle.is_set() or not self._enough_samples():
+                return None
+            self._idle.clear()
+            samples, self._samples, self._sample_bytes = self._samples, [], 0
+        return samples
+
+    def _train(self, samples: list[bytes]) -> None:
+        """Train on ``samples``, then save and activate the dictionary; a failure postpones."""
+        try:
+            data = self._trained(samples)
+            if data is not None:
+                self._save(data)
+        except Exception:
+            if not self._background:
+                raise
+            # Nobody would see it on this thread: log it, and retry later.
+            log.exception("zstd dictionary training failed (will try again later)")
+            self._postpone()
+        finally:
+            # Only now, once activated or postponed: a wait then sees the outcome, and the
+            # next training cannot start with the old threshold.
+            self._idle.set()
+
+    def _trained(self, samples: list[bytes]) -> bytes | None:
+        try:
+            return zstandard.train_dictionary(DICTIONARY_BYTES, list[Sample](samples)).as_bytes()
+        except zstandard.ZstdError as e:
             # Samples the trainer refuses (too alike, too few): try again with more.
-            self._train_after *= 2
-            return
-        data = trained.as_bytes()
-        try:
-            ident = self._store.insert_dictionary(data)
-        except Exception as e:  # the events are committed already: never fail the write
-            log.warning("zstd dictionary not saved (will try again later): %s", e)
-            self._train_after *= 2
-            return
+            log.info("zstd dictionary not trained (will try again with more samples): %s", e)
+            self._postpone()
+            return None
+
+    def _save(self, data: bytes) -> None:
+        assert self._store is not None
+        with self._saving:
+            if self._closed:
+                return  # the store closed while this trained: its database is gone
+            try:
+                ident = self._store.insert_dictionary(data)
+            except Exception as e:  # the events are committed already: never fail the write
+                log.warning("zstd dictionary not saved (will try again later): %s", e)
+                self._postpone()
+                return
         with self._lock:
             self._add(ident, data)
             self._activate(ident)
+
+    def _postpone(self) -> None:
+        """After a failure, wait for twice as many new samples before trying again."""
+        with self._lock:
+            self._train_after *= 2
 
     def _enough_samples(self) -> bool:
         return len(self._samples) >= self._train_after and self._sample_bytes >= MIN_SAMPLE_BYTES

@@ -34,7 +34,8 @@ class EventLog:
 
     def __init__(self, recorder: SessionRecorder) -> None:
         self.recorder = recorder
-        self.compressor = TrainedZstd(recorder)
+        # Training the dictionary takes ~100 ms: on a thread, so no append waits for it.
+        self.compressor = TrainedZstd(recorder, background=True)
         self.codec = EventCodec(self.compressor)
 
     # -- writing --------------------------------------------------------------------------
@@ -148,6 +149,8 @@ class EventLog:
             return self.recorder.max_notification_id() or 0
 
     def close(self) -> None:
+        # First the training: its dictionary is saved now or never, not into a closed database.
+        self.compressor.close()
         self.recorder.close()
 
 

@@ -183,8 +183,10 @@ class StoreContract:
         monkeypatch.setattr(dictionaries, "TRAIN_AFTER", 40)
         texts = [f"step {i}: the agent reads src/module_{i % 7}.py " * 16 for i in range(120)]
         with backend.second(store) as writer:
-            for text in texts:
+            for text in texts[:-1]:
                 writer.add_message(sid, "assistant", text)
+            writer._log.compressor.wait_for_training()  # it trains on a background thread
+            writer.add_message(sid, "assistant", texts[-1])
             ident = writer._log.compressor.dictionary_id
             assert ident is not None
             assert ident in writer._log.recorder.select_dictionaries()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -151,3 +154,156 @@ def test_threads_sharing_a_compressor_each_get_their_own_zstd_context() -> None:
     with ThreadPoolExecutor(max_workers=1) as pool:
         other = pool.submit(lambda: plain._contexts()[0]).result()
     assert other is not plain._contexts()[0]  # another thread, another context
+
+
+# -- training on a background thread ---------------------------------------------------------
+WAIT = 30.0  # only a guard against a hung test: every wait below ends long before it
+
+
+class Gated(Saved):
+    """A dictionary store whose saves wait until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.saving = threading.Event()  # set once a save waits at the gate
+
+    def insert_dictionary(self, data: bytes) -> int:
+        self.saving.set()
+        assert self.gate.wait(WAIT)
+        return super().insert_dictionary(data)
+
+
+def fed(store: Saved, train_after: int = 200, events: int = 3000) -> TrainedZstd:
+    compressor = TrainedZstd(store, train_after=train_after, background=True)
+    for i in range(events):
+        compressor.compress(sample(i))
+    return compressor
+
+
+def test_background_training_returns_before_the_dictionary_is_saved() -> None:
+    store = Gated()
+    compressor = fed(store)
+    compressor.train_if_ready()  # returns although the save cannot finish yet
+    assert store.saving.wait(WAIT)
+    assert compressor.dictionary_id is None
+    assert compressor.compress(sample(1) * 20)[:1] == b"\x01"  # plain zstd meanwhile
+    store.gate.set()
+    compressor.wait_for_training()
+    assert compressor.dictionary_id == 1
+    packed = compressor.compress(sample(5000))
+    assert packed[:3] == b"\x02\x00\x01"
+    assert compressor.decompress(packed) == sample(5000)
+
+
+def test_one_background_training_at_a_time_each_sample_handed_over_once() -> None:
+    store = Gated()
+    compressor = fed(store)
+    compressor.train_if_ready()
+    assert store.saving.wait(WAIT)
+    assert compressor._samples == []  # handed to the training, not kept for another one
+    for i in range(3000, 6000):
+        compressor.compress(sample(i))  # enough samples for a second training
+    waiting = list(compressor._samples)
+    assert len(waiting) >= 200
+    compressor.train_if_ready()
+    assert compressor._samples == waiting  # not taken: the first training still runs
+    assert [t.name for t in threading.enumerate()].count("zstd-training") == 1
+    store.gate.set()
+    compressor.wait_for_training()
+    assert set(store.saved) == {1}
+    assert compressor.dictionary_id == 1
+    assert compressor._samples == []  # a dictionary is active: no more sampling
+
+
+class FailingOnce(Saved):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    def insert_dictionary(self, data: bytes) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("disk full")
+        return super().insert_dictionary(data)
+
+
+def test_a_failed_background_save_is_logged_and_retried_with_more_samples(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = FailingOnce()
+    compressor = fed(store)
+    compressor.train_if_ready()
+    compressor.wait_for_training()
+    assert "zstd dictionary not saved" in caplog.text
+    assert compressor.dictionary_id is None
+    assert compressor._train_after == 400
+    assert compressor._samples == []  # the next try needs new samples
+    compressor.train_if_ready()
+    compressor.wait_for_training()
+    assert compressor.dictionary_id is None
+    for i in range(3000, 6000):
+        compressor.compress(sample(i))
+    compressor.train_if_ready()
+    compressor.wait_for_training()
+    assert compressor.dictionary_id == 1
+    assert compressor.decompress(compressor.compress(sample(1))) == sample(1)
+
+
+def test_a_refused_background_training_is_retried_with_more_samples() -> None:
+    compressor = TrainedZstd(Saved(), train_after=2, background=True)
+    big = b"y" * dictionaries.SAMPLE_LIMIT
+    for _ in range(dictionaries.MIN_SAMPLE_BYTES // len(big)):
+        compressor.compress(big)  # few samples, all alike: zstd refuses them
+    compressor.train_if_ready()
+    compressor.wait_for_training()
+    assert compressor.dictionary_id is None
+    assert compressor._train_after == 4
+
+
+def test_waiting_and_closing_after_a_finished_training_change_nothing() -> None:
+    store = Saved()
+    compressor = fed(store)
+    compressor.train_if_ready()
+    compressor.wait_for_training()
+    compressor.wait_for_training(timeout=0)
+    compressor.close()
+    compressor.train_if_ready()
+    assert set(store.saved) == {1}
+    packed = compressor.compress(sample(5000))
+    assert packed[:3] == b"\x02\x00\x01"
+    assert compressor.decompress(packed) == sample(5000)
+
+
+def test_a_training_that_ends_after_close_saves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    gate, training = threading.Event(), threading.Event()
+    train = dictionaries.zstandard.train_dictionary
+
+    def gated(size: int, samples: list[bytes]) -> zstandard.ZstdCompressionDict:
+        training.set()
+        assert gate.wait(WAIT)
+        return train(size, samples)
+
+    monkeypatch.setattr(dictionaries.zstandard, "train_dictionary", gated)
+    store = Saved()
+    compressor = fed(store)
+    compressor.train_if_ready()
+    assert training.wait(WAIT)
+    compressor.close(timeout=0)  # the store closes while the training still runs
+    gate.set()
+    compressor.wait_for_training()
+    assert store.saved == {}
+    assert compressor.dictionary_id is None
+    assert compressor.decompress(compressor.compress(sample(1))) == sample(1)
+
+
+def test_closing_a_store_waits_for_its_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dictionaries, "TRAIN_AFTER", 40)
+    store = SessionStore("memory://")
+    sid = store.create_session("d")
+    for i in range(120):
+        store.add_message(sid, "assistant", f"step {i}: reads src/module_{i % 7}.py " * 16)
+    recorder = store._log.recorder
+    store.close()
+    assert list(recorder.select_dictionaries()) == [1]
+    assert store._log.compressor.dictionary_id == 1
