@@ -38,16 +38,13 @@ messages are first read (``MessageList``). Format 1 (one compressed list) still 
 A change of ``Message``'s fields makes older format-2 blobs unusable: replay skips them."""
 _compressor = ZstdCompressor()
 _RAW = b"\x00"  # ZstdCompressor's flag for bytes kept as they are
-_packer = msgpack.Packer(use_bin_type=True, datetime=True)
 FIELDS = trusted.MESSAGE_FIELDS  # each message is stored as an array of these, in order
 Chunk = tuple[int, int, bytes]  # message count, stream size, compressed stream
 
 
 def _chunk(dumped: Sequence[dict[str, Any]]) -> Chunk:
-    """Messages as one compressed stream of msgpack arrays (no field names)."""
-    pack = _packer.pack
-    stream = b"".join([pack([m[name] for name in FIELDS]) for m in dumped])
-    return len(dumped), len(stream), _compressor.compress(stream)
+    """Messages dumped as dicts (format 1 blobs) as one chunk."""
+    return _packed([[m[name] for name in FIELDS] for m in dumped])
 
 
 _ANY = TypeAdapter(Any)
@@ -61,11 +58,16 @@ def _message_chunk(messages: Sequence[Message]) -> Chunk:
     it only changes values msgpack cannot pack (a tool call's model); ``_plain`` makes
     those what the dump made of them, so the bytes are the same.
     """
-    # Per call: ``default`` runs Python code mid-pack, so a shared packer could be
-    # entered by two threads at once.
+    return _packed([_message_values(m.__dict__) for m in messages])
+
+
+def _packed(rows: Sequence[Sequence[Any]]) -> Chunk:
+    """Messages, each the array of its ``FIELDS`` values, as one compressed msgpack stream."""
+    # A packer per call: ``default`` runs Python code mid-pack, so a shared packer could
+    # be entered by two threads at once.
     pack = msgpack.Packer(use_bin_type=True, datetime=True, default=_plain).pack
-    stream = b"".join([pack(_message_values(m.__dict__)) for m in messages])
-    return len(messages), len(stream), _compressor.compress(stream)
+    stream = b"".join([pack(row) for row in rows])
+    return len(rows), len(stream), _compressor.compress(stream)
 
 
 def _plain(value: object) -> object:

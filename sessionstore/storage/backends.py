@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from ..domain.errors import InvalidInput
-from .recorder import SessionRecorder
-from .sqlite import Durability, SQLiteSessionRecorder
+from .recorder import Durability, SessionRecorder
+from .sqlite import SQLiteSessionRecorder
 
 DURABILITIES: tuple[Durability, ...] = ("full", "normal")
 

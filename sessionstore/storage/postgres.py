@@ -23,7 +23,7 @@ import builtins
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
@@ -44,9 +44,8 @@ from psycopg.sql import Literal as SqlLiteral
 from ..domain.errors import BackendError, InvalidInput
 from .checkpoints import CheckpointRecord, CheckpointStore, record_from_row
 from .codec import to_micros
-from .recorder import Head, HeadUpdate, SessionRecorder, merge_heads
+from .recorder import Durability, Head, HeadUpdate, SessionRecorder, merge_heads
 
-Durability = Literal["full", "normal"]
 SYNCHRONOUS_COMMIT: dict[str, str] = {"full": "on", "normal": "off"}
 _INT_OPTIONS = ("pool_size", "max_overflow")
 

@@ -11,10 +11,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+
+Durability = Literal["full", "normal"]
+"""``full``: every commit is on disk when it returns. ``normal``: a power loss may lose the
+last commits (each backend says how it maps this)."""
 
 Row = tuple[int, str, bytes]
 """A stored event as a replay reads it: version, topic (type name) and state bytes."""

@@ -6,7 +6,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from eventsourcing import persistence
@@ -21,9 +21,8 @@ from eventsourcing.sqlite import (
 )
 
 from .codec import session_uuid
-from .recorder import Head, HeadUpdate, Row, SessionRecorder, merge_heads
+from .recorder import Durability, Head, HeadUpdate, Row, SessionRecorder, merge_heads
 
-Durability = Literal["full", "normal"]
 DURABILITY_PRAGMAS: dict[str, str] = {"full": "FULL", "normal": "NORMAL"}
 STATEMENT_CACHE = 64
 
@@ -138,9 +137,7 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
                 writer = self._writer = self._open_writer()
             try:
                 writer.execute("BEGIN")
-                ids = self._insert_rows(writer, stored)
-                for row in _head_rows(heads):
-                    writer.execute(_UPSERT_HEAD, row)
+                ids = self._write_rows(writer, stored, heads)
                 writer.execute("COMMIT")
             except BaseException as e:
                 if writer.in_transaction:
@@ -158,17 +155,21 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
         pool = self.datastore.pool
         connection = pool.get_connection(is_writer=True)
         try:
-            with SQLiteTransaction(connection, commit=True) as c:
-                ids = self._insert_rows(c.sqlite_cursor, stored)
-                c.sqlite_cursor.executemany(_UPSERT_HEAD, _head_rows(heads))
-                return ids
+            with SQLiteTransaction(connection, commit=True) as c, c:
+                return self._write_rows(c.sqlite_cursor, stored, heads)
         finally:
             pool.put_connection(connection)
 
-    def _insert_rows(
-        self, target: sqlite3.Connection | sqlite3.Cursor, stored: Sequence[StoredEvent]
+    def _write_rows(
+        self,
+        target: sqlite3.Connection | sqlite3.Cursor,
+        stored: Sequence[StoredEvent],
+        heads: Sequence[HeadUpdate],
     ) -> list[int]:
-        """The library's ``_insert_events``: one INSERT per row, for each row's id."""
+        """The rows and the sessions' heads, inside the caller's transaction; the rows' ids.
+
+        Like the library's ``_insert_events``, one INSERT per row, for each row's id.
+        """
         execute, statement = target.execute, self.insert_events_statement
         ids: list[int] = []
         for s in stored:
@@ -176,6 +177,8 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
             ident = execute(statement, (key, s.originator_version, s.topic, s.state)).lastrowid
             assert ident is not None  # set by every successful INSERT
             ids.append(ident)
+        for head in _head_rows(heads):
+            execute(_UPSERT_HEAD, head)
         return ids
 
     def select_session_rows(
