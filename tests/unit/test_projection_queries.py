@@ -240,3 +240,18 @@ def test_rebuild_reports_progress_and_replays_everything(store: SessionStore) ->
     assert store.rebuild(progress=lambda done, total: seen.append((done, total))) == 7
     assert seen == [(3, 7), (6, 7), (7, 7)]
     assert len(store.history(conversation(store, "again"))) == 5
+
+
+def test_history_decodes_json_columns_and_rows_share_no_empty_container(
+    store: SessionStore,
+) -> None:
+    sid = conversation(store)
+    rows = store.history(sid)
+    assert rows[2]["tool_calls"] == [{"id": "c1", "name": "bash", "arguments": {"cmd": "pytest"}}]
+    assert [r["metadata"] for r in rows] == [{}] * 5
+    assert rows[0]["tool_calls"] == [] and rows[1]["tool_calls"] == []
+    # Empty lists and objects skip the JSON parser: each row must still get its own.
+    rows[0]["tool_calls"].append("mine")
+    rows[0]["metadata"]["mine"] = True
+    assert rows[1]["tool_calls"] == [] and rows[1]["metadata"] == {}
+    assert store.history(sid)[0]["tool_calls"] == []
