@@ -10,7 +10,7 @@ from pathlib import Path
 from .peers.report import print_tables, write_json
 from .peers.suite import peer_classes, results_dir, run_suite
 
-OTHERS = ("bench_projections", "bench_replay", "bench_writers", "bench_import")
+OTHERS = ("bench_projections", "bench_replay", "bench_writers", "bench_import", "bench_stages")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import bench_appends
+from benchmarks import bench_appends, bench_stages
 from benchmarks.__main__ import main
 from benchmarks.peers.base import MESSAGE_BYTES, TOOL_EVERY, raw_json_bytes, workload
 from benchmarks.peers.report import targets
@@ -96,3 +96,16 @@ def test_the_append_benchmark_reports_a_ratio_per_mode() -> None:
     for r in results:
         assert r["ratio"] == pytest.approx(
             r["sessionstore_events_per_s"] / r["raw_sqlite3_events_per_s"])
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_the_stage_profile_splits_the_total_and_puts_every_method_back(batched: bool) -> None:
+    originals = {(owner, name): owner.__dict__[name]
+                 for owner, name, _ in (*bench_stages._SHARED, bench_stages._DOMAIN[batched])}
+    spent = bench_stages.stages_once(workload(N), "normal", batched)
+    assert all(spent[stage] > 0 for stage in ("domain", "encode", "zstd", "record"))
+    assert spent["zstd"] < spent["encode"]  # compression is part of encoding
+    inside = sum(spent[s] for s in ("domain", "encode", "record", "checkpoints"))
+    assert spent["other"] == pytest.approx(spent["total"] - inside)
+    assert 0 < inside < spent["total"]  # the stages run inside the timed appends
+    assert all(owner.__dict__[name] is f for (owner, name), f in originals.items())
