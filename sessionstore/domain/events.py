@@ -44,6 +44,12 @@ were written and the hash chain guards them since, so the text checks are skippe
 still validated, so a replayed event equals the live one."""
 
 
+TEXTS_CHECKED: dict[str, bool] = STORED
+"""Validation context for events whose texts the caller has just checked: the short texts
+with ``checked_texts``, a message's content with ``check_text`` (a batch of messages checks
+them in one pass): the same checks are not run twice."""
+
+
 def is_stored(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get("stored"))
 
@@ -99,6 +105,15 @@ def _plain_texts(data: dict[str, Any], fields: tuple[tuple[str, ...], frozenset[
         elif isinstance(value, bytes):
             return False
     return True
+
+
+def checked_texts(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` for ``cls`` with its short texts checked as the event's own validator checks
+    them (UTF-8 bytes decoded), or the same ``ValueError``. Validate the result with
+    ``context=TEXTS_CHECKED``: together they refuse and accept what validation alone does."""
+    if _plain_texts(data, _text_fields(cls)):
+        return data
+    return _checked_texts(data)
 
 
 _TEXT_FIELDS: dict[type[BaseModel], tuple[tuple[str, ...], frozenset[str]]] = {}

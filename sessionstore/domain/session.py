@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from . import events as ev
 from .errors import (
@@ -25,7 +25,7 @@ from .errors import (
     UnknownAgent,
     UnknownTask,
 )
-from .reducer import apply
+from .reducer import apply, apply_messages
 from .state import Counters, SessionState
 from .status import (
     AgentStatus,
@@ -42,6 +42,9 @@ E = TypeVar("E", bound=ev.Event)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+_MESSAGE_BATCH = TypeAdapter(list[ev.MessageAdded])
 
 
 def build_event(cls: type[E], **fields: Any) -> E:
@@ -105,10 +108,44 @@ class Session:
         """
         mark = _MessageMark.of(self)
         try:
-            return [self.add_message(**_message_arguments(item)) for item in items]
+            events = self._checked_messages(items)
+            if events is None:  # one would be refused: one by one, add_message says which
+                return [self.add_message(**_message_arguments(item)) for item in items]
+            apply_messages(self.state, events)
+            self.pending.extend(events)
+            return events
         except BaseException:
             mark.rewind(self)
             raise
+
+    def _checked_messages(self, items: Sequence[Mapping[str, Any]]) -> list[ev.MessageAdded] | None:
+        """The events of ``items``, validated in one call, or None if any would be refused.
+
+        The same checks as ``add_message``'s, less per message: validating a list is one
+        call into pydantic, and the texts are checked in this pass, not in a validator
+        per event. Anything refused goes back to ``add_message`` for its exact error.
+        """
+        state = self.state
+        if state.is_terminal:
+            return None
+        version, seq = state.version, state.counters.messages
+        values: list[dict[str, Any]] = []
+        try:
+            for item in items:
+                fields = _message_arguments(item)
+                agent_id = fields.get("agent_id")
+                if not (agent_id is None or agent_id == state.agent_id or agent_id in state.agents):
+                    return None
+                version, seq = version + 1, seq + 1
+                data = {"version": version, "recorded_at": self._clock(), "seq": seq, **fields}
+                data["session_id"] = state.session_id
+                data["content"] = ev.check_text(
+                    data["content"], limit=ev.MAX_CONTENT_BYTES, field="content"
+                )
+                values.append(ev.checked_texts(ev.MessageAdded, data))
+            return _MESSAGE_BATCH.validate_python(values, context=ev.TEXTS_CHECKED)
+        except (InvalidInput, ValueError):  # pydantic's ValidationError is a ValueError
+            return None
 
     # -- agents ---------------------------------------------------------------------------
     def add_agent(self, agent_id: str, **fields: Any) -> ev.AgentAdded:

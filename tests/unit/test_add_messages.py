@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,16 +18,20 @@ from sessionstore import (
     SessionStoreError,
     UnknownAgent,
 )
+from sessionstore.domain.session import Session
 
 message = st.fixed_dictionaries(
     {
         "role": st.sampled_from(["user", "assistant", "tool", "system", "robot"]),
-        "content": st.text(max_size=20),
+        # Bytes are decoded when UTF-8 and refused when not, as every text field's are.
+        "content": st.text(max_size=20) | st.binary(max_size=6),
     },
     optional={
         "agent_id": st.sampled_from(["main", "helper", "stranger"]),
-        "tokens_in": st.integers(-1, 50),
+        "tokens_in": st.integers(-1, 50) | st.just("12"),
         "tool_calls": st.none() | st.just([{"name": "bash", "id": "c1"}]),
+        "tool_name": st.none() | st.text(max_size=4) | st.binary(max_size=3) | st.just(1),
+        "model": st.just("m" * (64 * 1024 + 1)) | st.just("\ud800") | st.just("modèle"),
         "metadata": st.none() | st.just({"k": 1}),
     },
 )
@@ -54,19 +59,20 @@ def test_all_or_none_and_equal_to_single_appends(items: list[dict[str, Any]]) ->
     ) as single:
         sid, _ = fresh(many), fresh(single)
         before = many.state(sid)
-        refused: type[Exception] | None = None
+        refused: SessionStoreError | None = None
         try:
             with single.batch():
                 for item in items:
                     single.add_message(sid, **item)
         except SessionStoreError as e:
-            refused = type(e)
+            refused = e
         if refused is None:
             version = many.add_messages(sid, items)
             assert version == single.current_version(sid)
             assert many.state(sid) == single.state(sid)
+            assert list(many.events(sid)) == list(single.events(sid))  # same bytes and hashes
         else:
-            with pytest.raises(refused):
+            with pytest.raises(type(refused)):
                 many.add_messages(sid, items)
             assert many.current_version(sid) == before.version
             assert many.state(sid) == before  # nothing stored, the cached state rewound
@@ -145,3 +151,31 @@ def test_a_refusal_rewinds_a_state_loaded_from_a_checkpoint(tmp_path: Path) -> N
         assert store.state(sid) == before
         store.add_messages(sid, [{"role": "user", "content": "m12"}])
         assert contents(store, sid) == [f"m{i}" for i in range(13)]
+
+
+def one_by_one(session: Session, items: list[dict[str, Any]]) -> list[Any]:
+    """What ``Session.add_messages`` did before its one-call validation: the reference."""
+    with patch.object(Session, "_checked_messages", return_value=None):
+        return session.add_messages(items)
+
+
+def outcome(add: Any, items: list[dict[str, Any]]) -> tuple[Any, ...]:
+    """The events and state after ``add``, or the error it raised and the state it left."""
+    ticks = iter(range(1, 10_000))
+    session = Session.create(SID, clock=lambda: T0.replace(microsecond=next(ticks)), name="s",
+                             agent_id="main")
+    session.add_agent("helper")
+    try:
+        events = add(session, items)
+    except SessionStoreError as e:
+        return type(e), str(e), session.state, session.pending
+    return list(events), session.state, session.pending
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items=st.lists(message, min_size=1, max_size=8))
+def test_validating_the_batch_at_once_equals_one_by_one(items: list[dict[str, Any]]) -> None:
+    """Same events, state and pending list, or the same error word for word."""
+    fast = outcome(Session.add_messages, items)
+    slow = outcome(one_by_one, items)
+    assert fast == slow
