@@ -88,21 +88,19 @@ def _checked_texts(data: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def _plain_texts(data: dict[str, Any], fields: tuple[tuple[str, ...], frozenset[str]]) -> bool:
+def _plain_texts(data: dict[str, Any], fields: tuple[frozenset[str], frozenset[str]]) -> bool:
     """True when ``_checked_texts`` would return ``data`` unchanged without looking closer:
     only declared fields, and every short text is ASCII within the limit (the usual input).
     Anything else (bytes, other scripts, long or unknown fields) takes the full check, so
     the errors stay the same."""
-    names, known = fields
+    limited, known = fields
     if not known.issuperset(data):
         return False
-    get = data.get
-    for name in names:
-        value = get(name)
+    for name, value in data.items():  # the given values only, not every field's default
         if isinstance(value, str):
-            if len(value) > MAX_TEXT_BYTES or not value.isascii():
+            if name in limited and (len(value) > MAX_TEXT_BYTES or not value.isascii()):
                 return False
-        elif isinstance(value, bytes):
+        elif isinstance(value, bytes) and name in limited:
             return False
     return True
 
@@ -116,14 +114,14 @@ def checked_texts(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     return _checked_texts(data)
 
 
-_TEXT_FIELDS: dict[type[BaseModel], tuple[tuple[str, ...], frozenset[str]]] = {}
+_TEXT_FIELDS: dict[type[BaseModel], tuple[frozenset[str], frozenset[str]]] = {}
 
 
-def _text_fields(cls: type[BaseModel]) -> tuple[tuple[str, ...], frozenset[str]]:
+def _text_fields(cls: type[BaseModel]) -> tuple[frozenset[str], frozenset[str]]:
     """The fields of ``cls`` held to ``MAX_TEXT_BYTES``, and all its fields; once per class."""
     fields = _TEXT_FIELDS.get(cls)
     if fields is None:
-        names = tuple(name for name in cls.model_fields if name not in _FREE_FIELDS)
+        names = frozenset(cls.model_fields) - _FREE_FIELDS
         fields = _TEXT_FIELDS[cls] = (names, frozenset(cls.model_fields))
     return fields
 

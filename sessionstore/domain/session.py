@@ -339,7 +339,9 @@ def _message_arguments(item: Mapping[str, Any]) -> dict[str, Any]:
             f"got {sorted(item)}"
         )
     # As in SessionStore.add_message: None means "none" for the list and the mapping.
-    return {k: v for k, v in item.items() if v is not None or k not in _EMPTY_WHEN_NONE}
+    if item.get("tool_calls", ()) is None or item.get("metadata", ()) is None:
+        return {k: v for k, v in item.items() if v is not None or k not in _EMPTY_WHEN_NONE}
+    return dict(item)
 
 
 _EMPTY_WHEN_NONE = frozenset({"tool_calls", "metadata"})

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sessionstore.domain.errors import IntegrityError
-from sessionstore.domain.events import EVENT_TYPES, Event
+from sessionstore.domain.errors import IntegrityError, InvalidInput
+from sessionstore.domain.events import EVENT_TYPES, Event, MessageAdded
 from sessionstore.storage.codec import EventCodec, ZstdCompressor, link_hash
 from tests.strategies import any_event, event_of
 
@@ -76,3 +77,16 @@ def _sample() -> Event:
         recorded_at=datetime.now(UTC),
         label="x",
     )
+
+
+def test_an_event_that_cannot_be_packed_leaves_the_codec_as_it_was() -> None:
+    """The codec keeps one packer per thread: a refused event must not leave bytes in it."""
+    when = datetime(2026, 11, 21, tzinfo=UTC)
+    sid = "7f1c1e9e-2b3f-4c55-9a57-0a4c2d1e8b90"
+    fields = {"session_id": sid, "version": 2, "recorded_at": when, "seq": 1, "role": "user"}
+    good = MessageAdded(**fields, content="fine")
+    bad = MessageAdded(**fields, content="x", metadata={"big": ["a", 2**70]})
+    shared = EventCodec()
+    with pytest.raises(InvalidInput, match="cannot be stored"):
+        shared.encode(bad, b"")
+    assert shared.encode_body(good) == EventCodec().encode_body(good)
