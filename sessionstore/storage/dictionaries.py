@@ -71,9 +71,8 @@ class TrainedZstd(ZstdCompressor):
         *,
         train_after: int | None = None,
         background: bool = False,
-        level: int = 3,
     ) -> None:
-        super().__init__(level)
+        super().__init__()
         self._store = store
         self._train_after = TRAIN_AFTER if train_after is None else train_after
         self._background = background
@@ -248,9 +247,7 @@ class TrainedZstd(ZstdCompressor):
         if context is None:
             shared = self._dicts[ident]
             context = contexts[ident, compressing] = (
-                zstandard.ZstdCompressor(
-                    level=self._level, dict_data=shared, write_dict_id=False
-                )
+                zstandard.ZstdCompressor(level=3, dict_data=shared, write_dict_id=False)
                 if compressing
                 else zstandard.ZstdDecompressor(dict_data=shared)
             )

@@ -19,10 +19,6 @@ from .dictionaries import TrainedZstd
 from .recorder import Head, HeadUpdate, SessionRecorder
 
 PAGE = 1000
-EVENT_LEVEL = 1
-"""zstd level for event rows. With the trained dictionary, level 1 writes ~4% more bytes
-than level 3 and compresses a 500-byte message a fifth faster: the log stays well under the
-raw JSON of its messages, and every append pays the compression. Reading is the same."""
 
 
 class Recorded(NamedTuple):
@@ -41,7 +37,7 @@ class EventLog:
     def __init__(self, recorder: SessionRecorder) -> None:
         self.recorder = recorder
         # Training the dictionary takes ~100 ms: on a thread, so no append waits for it.
-        self.compressor = TrainedZstd(recorder, background=True, level=EVENT_LEVEL)
+        self.compressor = TrainedZstd(recorder, background=True)
         self.codec = EventCodec(self.compressor)
 
     # -- writing --------------------------------------------------------------------------
