@@ -77,10 +77,35 @@ class Checkpointer:
         return not (since_root >= ROOT_GROWTH * tip.root_messages and tip.links >= MIN_CHAIN)
 
     def _reusable(self, tip: _Tip | None, state: SessionState) -> list[CheckpointRecord]:
-        """The tip's chain, whose stored messages a new full root can copy as they are."""
-        if tip is None or tip.record.message_count > len(state.messages):
+        """The tip's chain, whose stored messages a new full root can copy as they are; for a
+        fork with no checkpoint yet, the chain its parent had at the fork point."""
+        if tip is None:
+            return self._inherited(state)
+        if tip.record.message_count > len(state.messages):
             return []
-        stored = self.store.get(tip.record.checkpoint_id)
+        return self._stored_chain(tip.record.checkpoint_id)
+
+    def _inherited(self, state: SessionState) -> list[CheckpointRecord]:
+        """The chain of the newest checkpoint of a fork's parent at or before the fork point
+        (or of a grandparent's, at or before the parent's), or [].
+
+        Its messages are the first of the fork's, as stored: the fork's first checkpoint
+        copies them, compressed, instead of packing and compressing every inherited message
+        again (700 ms for the first checkpoint of a fork of a 50,000-message session).
+        """
+        bound: int | None = None
+        for entry in reversed(state.lineage):
+            point = entry.parent_version if bound is None else min(bound, entry.parent_version)
+            record = self.store.nearest(entry.parent_id, point)
+            if record is not None:
+                chain = self._stored_chain(record.checkpoint_id)
+                fits = chain and chain[-1].message_count <= len(state.messages)
+                return chain if fits else []
+            bound = point
+        return []
+
+    def _stored_chain(self, checkpoint_id: str) -> list[CheckpointRecord]:
+        stored = self.store.get(checkpoint_id)
         try:
             return [] if stored is None else self.chain(stored)
         except CorruptCheckpoint:

@@ -16,6 +16,7 @@ from sessionstore import (
 )
 from sessionstore.domain import events as ev
 from sessionstore.domain.reducer import replay
+from sessionstore.replay import blobs
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -232,6 +233,31 @@ def test_forks_get_automatic_checkpoints_counting_from_the_parents(store: Sessio
     assert store.state(fork, at_version=19) == replay(
         r.event for r in store.events(fork, upto=19))
     assert store.reducer_steps <= 10
+
+
+def stored_chunks(store: SessionStore, checkpoint_id: str) -> list[bytes]:
+    """The compressed message chunks of a checkpoint's whole chain, root first."""
+    record = store._checkpointer.store.get(checkpoint_id)
+    assert record is not None
+    return [data for _, _, data in blobs._stored_chunks(store._checkpointer.chain(record))]
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_a_forks_first_checkpoint_copies_its_parents_compressed_messages(
+    store: SessionStore, depth: int
+) -> None:
+    """Not every inherited message packed and compressed again: the chunks, as stored."""
+    sid = new_session(store, 34)  # checkpoints at 10, 20, 30
+    parent_chunks = stored_chunks(store, store.checkpoints(sid)[-1].checkpoint_id)
+    fork = store.fork(sid, at_version=33)
+    if depth == 2:  # a fork of a fork with no checkpoint yet reaches the grandparent's
+        fork = store.fork(fork)
+    grow(store, fork, 12)
+    first = store.checkpoints(fork)[0]
+    assert first.parent_id is None  # a full root of the fork's own, as before
+    assert stored_chunks(store, first.checkpoint_id)[: len(parent_chunks)] == parent_chunks
+    by_replay = store.state(fork, at_version=first.version, use_checkpoints=False)
+    assert store.state(fork, checkpoint=first.checkpoint_id) == by_replay
 
 
 # -- what if --------------------------------------------------------------------------------

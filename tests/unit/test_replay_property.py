@@ -97,6 +97,9 @@ def test_a_fork_is_the_parent_at_the_fork_point_plus_its_own_events(
             prefix = [r.event for r in store.events(base_id, upto=base_at)]
             assert events[:base_at] == prefix
             assert [e.version for e in events] == list(range(1, len(events) + 1))
+            for checkpoint in store.checkpoints(child):  # some copy their parent's messages
+                replayed = store.state(child, at_version=checkpoint.version, use_checkpoints=False)
+                assert store.state(child, checkpoint=checkpoint.checkpoint_id) == replayed
         assert store.verify().ok
 
 
