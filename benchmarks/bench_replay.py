@@ -8,7 +8,10 @@ What it shows (every time is the median of several runs, on a SQLite file with
 - time travel to random versions: reducer steps (counted by the store) never exceed
   ``checkpoint_every``; its time against a full replay from the events (the baseline,
   measured in the same run);
-- fork cost at 1,000 events and at 100,000 events: the ratio should be about 1;
+- fork cost at 1,000 events and at 100,000 events: the ratio should be about 1; then
+  ``checkpoint_every`` appends to each fork, through its first automatic checkpoint (a
+  delta of the parent's): the slowest append and the fork's checkpoint bytes, which should
+  not grow with the parent;
 - the cost of automatic checkpoints on the write path: building a fifth of the session
   with and without them;
 - checkpoint size: the newest full checkpoint's compressed bytes against the raw JSON of the
@@ -98,6 +101,20 @@ def fork_cost(store: SessionStore, sid: str, runs: int) -> float:
     return median_time(lambda: store.fork(sid, at_version=head - 1), runs)
 
 
+def fork_then_grow(store: SessionStore, sid: str, every: int) -> tuple[float, int]:
+    """Fork ``sid`` at its head and append ``every`` + 1 messages to the fork, one per commit
+    (its first automatic checkpoint comes among them): the slowest append after the first
+    (which reads the parent's state) and the bytes of the fork's checkpoints."""
+    fork = store.fork(sid)
+    store.add_message(fork, "user", "first turn of the fork")
+    slowest = 0.0
+    for i in range(every):
+        start = time.perf_counter()
+        store.add_message(fork, "assistant" if i % 2 else "user", f"exploring {i} " * 40)
+        slowest = max(slowest, time.perf_counter() - start)
+    return slowest, sum(r.compressed_size for r in store.checkpoints(fork))
+
+
 def append_overhead(events: int, every: int, runs: int) -> tuple[float, float, float]:
     """Seconds to build a session of ``events`` with automatic checkpoints and without, and
     the share of the first spent encoding and storing checkpoints (timed directly, which
@@ -180,6 +197,8 @@ def main() -> None:
             travel = time_travel(store, big, rnd, args.runs)
             fork_small = fork_cost(store, small, args.runs)
             fork_big = fork_cost(store, big, args.runs)
+            grown_small = fork_then_grow(store, small, args.every)
+            grown_big = fork_then_grow(store, big, args.every)
             size = sizes(store, big)
     with_cp, without_cp, share = append_overhead(args.events // 5, args.every, 3)
     print(f"session: {args.events:,} events, checkpoint_every={args.every} "
@@ -195,6 +214,9 @@ def main() -> None:
           f"storing the checkpoints took {share:.1%} of the build")
     print(f"fork: {fork_small * 1000:.2f} ms at 1,000 events, {fork_big * 1000:.2f} ms at "
           f"{args.events:,} events: ratio {fork_big / fork_small:.2f}")
+    print(f"  then {args.every:,} appends to the fork: the slowest {grown_small[0] * 1000:.1f} ms "
+          f"at 1,000 events, {grown_big[0] * 1000:.1f} ms at {args.events:,}; the fork's "
+          f"checkpoints {grown_small[1]:,} B and {grown_big[1]:,} B (deltas of the parent's)")
     print(f"checkpoints: {size['checkpoints']}, {size['full_roots']} of them full roots")
     print(f"  newest full root (v{size['root_version']}): {size['root_stored']:,} B stored, "
           f"{size['root_msgpack']:,} B msgpack, {size['root_state_json']:,} B as raw JSON = "

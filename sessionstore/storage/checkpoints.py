@@ -12,6 +12,7 @@ place that picks an implementation from the recorder type.
 
 from __future__ import annotations
 
+import builtins
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -78,6 +79,11 @@ class CheckpointStore(ABC):
     def delete(self, checkpoint_ids: Iterable[str]) -> None:
         """Remove checkpoints in one transaction; unknown ids are ignored."""
 
+    @abstractmethod
+    def children(self, checkpoint_ids: Iterable[str]) -> builtins.list[CheckpointRecord]:
+        """The checkpoints (without blobs), of any session, that are deltas of these ones:
+        a fork's checkpoints can be deltas of its parent's."""
+
 
 def _order(record: CheckpointRecord) -> tuple[int, datetime, str]:
     return (record.version, record.created_at, record.checkpoint_id)
@@ -121,6 +127,12 @@ class InMemoryCheckpointStore(CheckpointStore):
             for checkpoint_id in checkpoint_ids:
                 self._rows.pop(checkpoint_id, None)
 
+    def children(self, checkpoint_ids: Iterable[str]) -> builtins.list[CheckpointRecord]:
+        parents = set(checkpoint_ids)
+        with self._lock:
+            rows = [r.without_blob() for r in self._rows.values() if r.parent_id in parents]
+        return sorted(rows, key=_order)
+
 
 _TABLE = (
     "CREATE TABLE IF NOT EXISTS session_checkpoints ("
@@ -134,10 +146,14 @@ _INDEX = (
     "CREATE INDEX IF NOT EXISTS session_checkpoints_by_version "
     "ON session_checkpoints (session_id, version)"
 )
+_PARENT_INDEX = (
+    "CREATE INDEX IF NOT EXISTS session_checkpoints_by_parent ON session_checkpoints (parent_id)"
+)
 _META = (
     "checkpoint_id, session_id, version, label, created_at, automatic, parent_id, "
     "base_messages, message_count, token_count, raw_size, compressed_size, checksum"
 )
+_IDS_PER_QUERY = 500  # under SQLite's limit on a statement's parameters
 _NEWEST_FIRST = "ORDER BY version DESC, created_at DESC, checkpoint_id DESC"
 
 
@@ -149,6 +165,7 @@ class SQLiteCheckpointStore(CheckpointStore):
         with self._datastore.transaction(commit=True) as c:
             c.execute(_TABLE)
             c.execute(_INDEX)
+            c.execute(_PARENT_INDEX)
 
     def put(self, records: Sequence[CheckpointRecord]) -> None:
         if not records:
@@ -203,6 +220,20 @@ class SQLiteCheckpointStore(CheckpointStore):
         if ids:
             with self._datastore.transaction(commit=True) as c:
                 c.executemany("DELETE FROM session_checkpoints WHERE checkpoint_id = ?", ids)
+
+    def children(self, checkpoint_ids: Iterable[str]) -> builtins.list[CheckpointRecord]:
+        ids = sorted(set(checkpoint_ids))
+        found: builtins.list[CheckpointRecord] = []
+        with self._datastore.transaction(commit=False) as c:
+            for start in range(0, len(ids), _IDS_PER_QUERY):
+                part = ids[start : start + _IDS_PER_QUERY]
+                c.execute(
+                    f"SELECT {_META} FROM session_checkpoints WHERE parent_id IN "
+                    f"({', '.join('?' * len(part))})",
+                    part,
+                )
+                found.extend(record_from_row(row) for row in c.fetchall())
+        return sorted(found, key=_order)
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> CheckpointRecord | None:
         with self._datastore.transaction(commit=False) as c:

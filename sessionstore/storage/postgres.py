@@ -339,6 +339,9 @@ def _checkpoint_ddl(table: Composed) -> list[Composed]:
         SQL("CREATE INDEX IF NOT EXISTS {} ON {} (session_id, version)").format(
             Identifier("session_checkpoints_by_version"), table
         ),
+        SQL("CREATE INDEX IF NOT EXISTS {} ON {} (parent_id)").format(
+            Identifier("session_checkpoints_by_parent"), table
+        ),
     ]
 
 
@@ -396,6 +399,14 @@ class PostgresCheckpointStore(CheckpointStore):
                     SQL("DELETE FROM {} WHERE checkpoint_id = ANY(%s)").format(self._table),
                     (ids,),
                 )
+
+    def children(self, checkpoint_ids: Iterable[str]) -> builtins.list[CheckpointRecord]:
+        ids = sorted(set(checkpoint_ids))
+        if not ids:
+            return []
+        return self._select(
+            _META, "parent_id = ANY(%s)", "ORDER BY version, created_at, checkpoint_id", (ids,)
+        )
 
     def _select(
         self, columns: str, where: str, tail: str, params: tuple[Any, ...]

@@ -48,3 +48,23 @@ def test_replay_works_the_same_on_every_backend(url: str) -> None:
         assert [r.version for r in report.removed] == [5, 10, 15]
         assert store.state(sid, checkpoint=explicit) == folded(store, sid, 24)
         assert store.verify().ok
+
+
+def test_a_forks_checkpoints_build_on_its_parents_and_survive_their_removal(url: str) -> None:
+    with SessionStore(url, durability="normal", checkpoint_every=10) as store:
+        sid = store.create_session("backend", agent_id="main")
+        for i in range(23):
+            store.add_message(sid, "user", f"m{i}")
+        fork = store.fork(sid, at_version=22)
+        for i in range(9):
+            store.add_message(fork, "assistant", f"f{i}")
+    with SessionStore(url, checkpoint_every=10) as store:  # tips and chains read back
+        store.add_message(fork, "assistant", "after reopening")
+        first, *_ = store.checkpoints(fork)
+        assert first.parent_id == store.checkpoints(sid)[-1].checkpoint_id
+        store.prune_checkpoints(sid, keep=0)
+        assert store.checkpoints(sid) == []
+        for checkpoint in store.checkpoints(fork):
+            state = store.state(fork, checkpoint=checkpoint.checkpoint_id)
+            assert state == folded(store, fork, checkpoint.version)
+        assert store.verify().ok

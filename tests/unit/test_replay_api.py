@@ -16,7 +16,6 @@ from sessionstore import (
 )
 from sessionstore.domain import events as ev
 from sessionstore.domain.reducer import replay
-from sessionstore.replay import blobs
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -235,29 +234,43 @@ def test_forks_get_automatic_checkpoints_counting_from_the_parents(store: Sessio
     assert store.reducer_steps <= 10
 
 
-def stored_chunks(store: SessionStore, checkpoint_id: str) -> list[bytes]:
-    """The compressed message chunks of a checkpoint's whole chain, root first."""
-    record = store._checkpointer.store.get(checkpoint_id)
-    assert record is not None
-    return [data for _, _, data in blobs._stored_chunks(store._checkpointer.chain(record))]
-
-
 @pytest.mark.parametrize("depth", [1, 2])
-def test_a_forks_first_checkpoint_copies_its_parents_compressed_messages(
+def test_a_forks_first_checkpoint_is_a_delta_of_its_parents(
     store: SessionStore, depth: int
 ) -> None:
-    """Not every inherited message packed and compressed again: the chunks, as stored."""
+    """It holds only the messages after the parent's checkpoint, whatever the parent's length."""
     sid = new_session(store, 34)  # checkpoints at 10, 20, 30
-    parent_chunks = stored_chunks(store, store.checkpoints(sid)[-1].checkpoint_id)
+    parent_checkpoint = store.checkpoints(sid)[-1]
     fork = store.fork(sid, at_version=33)
     if depth == 2:  # a fork of a fork with no checkpoint yet reaches the grandparent's
         fork = store.fork(fork)
     grow(store, fork, 12)
     first = store.checkpoints(fork)[0]
-    assert first.parent_id is None  # a full root of the fork's own, as before
-    assert stored_chunks(store, first.checkpoint_id)[: len(parent_chunks)] == parent_chunks
+    assert first.parent_id == parent_checkpoint.checkpoint_id
+    assert first.base_messages == parent_checkpoint.message_count
     by_replay = store.state(fork, at_version=first.version, use_checkpoints=False)
     assert store.state(fork, checkpoint=first.checkpoint_id) == by_replay
+    assert store.verify(fork).ok
+
+
+@pytest.mark.parametrize("doomed", ["prune", "delete"])
+def test_removing_a_parents_checkpoints_re_bases_its_forks(
+    store: SessionStore, doomed: str
+) -> None:
+    sid = new_session(store, 34)
+    fork = store.fork(sid, at_version=33)
+    grow(store, fork, 25)  # two checkpoints: the first a delta of the parent's at 30
+    if doomed == "prune":
+        report = store.prune_checkpoints(sid, keep=0)
+    else:
+        report = store.delete_checkpoint(store.checkpoints(sid)[-1].checkpoint_id)
+    first = store.checkpoints(fork)[0]
+    assert first.checkpoint_id in report.rebased
+    assert first.parent_id not in {r.checkpoint_id for r in report.removed}
+    for checkpoint in store.checkpoints(fork):
+        replayed = store.state(fork, at_version=checkpoint.version, use_checkpoints=False)
+        assert store.state(fork, checkpoint=checkpoint.checkpoint_id) == replayed
+    assert store.verify().ok  # no checkpoint lost its parent
 
 
 # -- what if --------------------------------------------------------------------------------

@@ -83,6 +83,22 @@ class CheckpointStoreContract:
         assert checkpoint_store.get("a") is None
 
 
+    def test_children_are_the_deltas_of_the_named_in_any_session(
+        self, checkpoint_store: CheckpointStore
+    ) -> None:
+        checkpoint_store.put([
+            record("root", 10), record("d1", 20, parent_id="root"),
+            record("d2", 30, parent_id="d1"), record("other", 15),
+            record("fork", 25, session_id=OTHER, parent_id="root"),
+        ])
+        assert [r.checkpoint_id for r in checkpoint_store.children(["root"])] == ["d1", "fork"]
+        assert [r.checkpoint_id for r in checkpoint_store.children(["d1", "other", "x"])] == [
+            "d2"
+        ]
+        assert checkpoint_store.children([]) == []
+        assert all(r.blob == b"" for r in checkpoint_store.children(["root"]))
+
+
 class TestInMemoryCheckpointStore(CheckpointStoreContract):
     @pytest.fixture
     def checkpoint_store(self) -> CheckpointStore:

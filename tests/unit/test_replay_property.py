@@ -70,6 +70,7 @@ def test_state_at_every_version_equals_the_live_state_then(
     point=st.floats(0, 1),
     point2=st.floats(0, 1),
     every=st.integers(1, 6),
+    keep=st.integers(0, 2),
 )
 def test_a_fork_is_the_parent_at_the_fork_point_plus_its_own_events(
     before: list[tuple[Any, ...]],
@@ -78,6 +79,7 @@ def test_a_fork_is_the_parent_at_the_fork_point_plus_its_own_events(
     point: float,
     point2: float,
     every: int,
+    keep: int,
 ) -> None:
     with SessionStore(":memory:", checkpoint_every=every) as store:
         parent = store.create_session("p", agent_id="main")
@@ -97,10 +99,20 @@ def test_a_fork_is_the_parent_at_the_fork_point_plus_its_own_events(
             prefix = [r.event for r in store.events(base_id, upto=base_at)]
             assert events[:base_at] == prefix
             assert [e.version for e in events] == list(range(1, len(events) + 1))
-            for checkpoint in store.checkpoints(child):  # some copy their parent's messages
-                replayed = store.state(child, at_version=checkpoint.version, use_checkpoints=False)
-                assert store.state(child, checkpoint=checkpoint.checkpoint_id) == replayed
+        assert_checkpoints_load(store, fork, fork2)
+        # Forks' checkpoints build on their parents': removing those re-bases them.
+        store.prune_checkpoints(parent, keep=keep, explicit=True)
+        store.prune_checkpoints(fork, keep=keep, explicit=True)
+        assert_checkpoints_load(store, fork, fork2)
         assert store.verify().ok
+
+
+def assert_checkpoints_load(store: SessionStore, *sessions: str) -> None:
+    """Each checkpoint of each session loads to the state its events replay to."""
+    for sid in sessions:
+        for checkpoint in store.checkpoints(sid):
+            replayed = store.state(sid, at_version=checkpoint.version, use_checkpoints=False)
+            assert store.state(sid, checkpoint=checkpoint.checkpoint_id) == replayed
 
 
 @SETTINGS
