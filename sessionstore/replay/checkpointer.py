@@ -2,11 +2,12 @@
 intact one, re-basing before a delete, and checking blobs for ``verify``.
 
 Parent policy (why storage stays linear): a new checkpoint is a delta of the session's
-latest one, except that it is written full when the messages added since its chain's full
-root are at least ``ROOT_GROWTH`` (4) times as many as the root holds (and the chain has a
-few links). Full roots thus grow at least fivefold, so all roots together hold under 1.25N
-messages and the deltas about N: storage grows linearly with the session, and a corrupt
-link only spoils the checkpoints up to the next root. A full root lists its chain's
+latest one (a fork with none yet: of its parent's newest at or before the fork point, so a
+chain may cross sessions), except that it is written full when the messages added since its
+chain's full root are at least ``ROOT_GROWTH`` (4) times as many as the root holds (and the
+chain has a few links). Full roots thus grow at least fivefold, so all roots together hold
+under 1.25N messages and the deltas about N: storage grows linearly with the session, and a
+corrupt link only spoils the checkpoints up to the next root. A full root lists its chain's
 compressed chunks as they are, so writing one costs no recompression; loading reads the
 same bytes whether a chain is long or short.
 """

@@ -2,7 +2,7 @@
 
 A checkpoint row holds one encoded state (or the part of it that is new since its parent
 checkpoint, see ``replay/blobs.py``) and its metadata. The store is small on purpose
-(put, replace, get, list, nearest, delete) so every backend implements the same contract;
+(put, replace, get, list, nearest, delete, children) so every backend implements the same contract;
 ``tests/unit/test_replay_checkpoint_store.py`` is the suite each backend passes.
 
 Checkpoints live in the same database as the events: the SQLite store uses the recorder's
