@@ -22,7 +22,7 @@ from datetime import datetime
 
 from ..domain.errors import CorruptCheckpoint
 from ..domain.state import SessionState
-from ..storage.checkpoints import CheckpointRecord, CheckpointStore
+from ..storage.checkpoints import CheckpointRecord, CheckpointStore, checkpoint_order
 from ..storage.verify import Problem
 from . import blobs
 
@@ -103,7 +103,7 @@ class Checkpointer:
             before = [r for r in listed if r.version <= point]
             if before:
                 rows = self._with_ancestors({r.checkpoint_id: r for r in listed})
-                return _walk_tip(max(before, key=_newest), rows)
+                return _walk_tip(max(before, key=checkpoint_order), rows)
             bound = point
         return None
 
@@ -256,11 +256,6 @@ class Checkpointer:
                     )
                 )
         return found
-
-
-def _newest(record: CheckpointRecord) -> tuple[int, datetime, str]:
-    """The order of ``CheckpointStore.nearest``: version, then creation, then id."""
-    return (record.version, record.created_at, record.checkpoint_id)
 
 
 def _walk_tip(latest: CheckpointRecord, rows: dict[str, CheckpointRecord]) -> _Tip | None:

@@ -85,7 +85,8 @@ class CheckpointStore(ABC):
         a fork's checkpoints can be deltas of its parent's."""
 
 
-def _order(record: CheckpointRecord) -> tuple[int, datetime, str]:
+def checkpoint_order(record: CheckpointRecord) -> tuple[int, datetime, str]:
+    """Oldest first: version, then creation, then id (``nearest`` takes the last)."""
     return (record.version, record.created_at, record.checkpoint_id)
 
 
@@ -114,13 +115,13 @@ class InMemoryCheckpointStore(CheckpointStore):
     def list(self, session_id: str) -> list[CheckpointRecord]:
         with self._lock:
             rows = [r.without_blob() for r in self._rows.values() if r.session_id == session_id]
-        return sorted(rows, key=_order)
+        return sorted(rows, key=checkpoint_order)
 
     def nearest(self, session_id: str, version: int) -> CheckpointRecord | None:
         with self._lock:
             rows = [r for r in self._rows.values() if r.session_id == session_id]
         rows = [r for r in rows if r.version <= version]
-        return max(rows, key=_order, default=None)
+        return max(rows, key=checkpoint_order, default=None)
 
     def delete(self, checkpoint_ids: Iterable[str]) -> None:
         with self._lock:
@@ -131,7 +132,7 @@ class InMemoryCheckpointStore(CheckpointStore):
         parents = set(checkpoint_ids)
         with self._lock:
             rows = [r.without_blob() for r in self._rows.values() if r.parent_id in parents]
-        return sorted(rows, key=_order)
+        return sorted(rows, key=checkpoint_order)
 
 
 _TABLE = (
@@ -233,7 +234,7 @@ class SQLiteCheckpointStore(CheckpointStore):
                     part,
                 )
                 found.extend(record_from_row(row) for row in c.fetchall())
-        return sorted(found, key=_order)
+        return sorted(found, key=checkpoint_order)
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> CheckpointRecord | None:
         with self._datastore.transaction(commit=False) as c:
