@@ -133,8 +133,7 @@ class Session:
         try:
             for item in items:
                 fields = _message_arguments(item)
-                agent_id = fields.get("agent_id")
-                if not (agent_id is None or agent_id == state.agent_id or agent_id in state.agents):
+                if not self._may_speak(fields.get("agent_id")):
                     return None
                 version, seq = version + 1, seq + 1
                 data = {"version": version, "recorded_at": self._clock(), "seq": seq, **fields}
@@ -318,9 +317,13 @@ class Session:
         return agent
 
     def _require_agent_or_none(self, agent_id: str | None) -> None:
+        if agent_id is not None and not self._may_speak(agent_id):
+            self._require_agent(agent_id)  # raises UnknownAgent, naming the known ones
+
+    def _may_speak(self, agent_id: Any) -> bool:
         # The session's own agent (from SessionCreated) may speak without being added.
-        if agent_id is not None and agent_id != self.state.agent_id:
-            self._require_agent(agent_id)
+        state = self.state
+        return agent_id is None or agent_id == state.agent_id or agent_id in state.agents
 
 
 MESSAGE_ARGUMENTS = frozenset(
