@@ -228,10 +228,21 @@ class Session:
         return self._record(ev.LabelChanged, label=label, **when)
 
     def record_checkpoint(
-        self, checkpoint_id: str, *, label: str | None, at_version: int
+        self, checkpoint_id: str, *, label: str | None, at_version: int, **when: Any
     ) -> ev.CheckpointCreated:
+        # The event follows the version it saves: that is the state an import checkpoints.
+        if at_version != self.state.version:
+            raise InvalidInput(
+                f"checkpoint {checkpoint_id} saves version {at_version}, but session "
+                f"{self.state.session_id} is at version {self.state.version}: a "
+                "CheckpointCreated comes right after the version it saves"
+            )
         return self._record(
-            ev.CheckpointCreated, checkpoint_id=checkpoint_id, label=label, at_version=at_version
+            ev.CheckpointCreated,
+            checkpoint_id=checkpoint_id,
+            label=label,
+            at_version=at_version,
+            **when,
         )
 
     def compact(self, **fields: Any) -> ev.ContextCompacted:
@@ -279,7 +290,7 @@ class Session:
             case ev.LabelChanged():
                 return self._record(ev.LabelChanged, label=event.label, **when)
             case ev.CheckpointCreated():
-                return self._record(ev.CheckpointCreated, **data, **when)
+                return self.record_checkpoint(data.pop("checkpoint_id"), **data, **when)
             case ev.ContextCompacted():
                 return self.compact(**data, **when)
         raise InvalidInput(

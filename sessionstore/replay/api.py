@@ -79,23 +79,61 @@ class ReplayMixin(AutoCheckpointMixin):
             def decide(s: Session) -> ev.Event:
                 return s.record_checkpoint(record.checkpoint_id, label=label, at_version=version)
 
-            # Set before the write, so that its commit does not take an automatic one too.
-            self._anchors[session_id] = version
-            try:
-                if self._staged is not None:
-                    self._write(session_id, version, decide)
-                    self._pending_checkpoints.append(record)
-                    return record.checkpoint_id
-                self._checkpointer.store.put([record])
-                try:
-                    self._write(session_id, version, decide)
-                except BaseException:
-                    self._checkpointer.store.delete([record.checkpoint_id])
-                    raise
-            except BaseException:
-                self._forget(session_id)
-                raise
+            self._write_with_checkpoint(record, lambda: self._write(session_id, version, decide))
             return record.checkpoint_id
+
+    def accept(
+        self, session_id: str, event: ev.Event, *, expected_version: int | None = None
+    ) -> int:
+        """``StoreCore.accept``; a ``CheckpointCreated`` also brings its checkpoint back.
+
+        An export carries events, not checkpoint blobs: importing one re-checkpoints, under
+        the event's id, label and time, the state the event names (the one it follows), so
+        ``state(checkpoint=...)`` and ``fork(checkpoint=...)`` work in the new store too.
+        A checkpoint id that the store already holds keeps its checkpoint.
+        """
+        if not isinstance(event, ev.CheckpointCreated):
+            return super().accept(session_id, event, expected_version=expected_version)
+        session_id = check_session_id(session_id)
+        accept = super().accept
+        with self._lock:
+            state = self._cached(session_id, expected_version).session.state
+            version = state.version
+
+            def write() -> int:
+                return accept(session_id, event, expected_version=version)
+
+            if event.at_version != version or self._checkpointer.store.get(
+                event.checkpoint_id
+            ) is not None:
+                return write()  # the domain refuses the first; the second has its blob
+            record = self._checkpointer.prepare(
+                state, label=event.label, automatic=False,
+                checkpoint_id=event.checkpoint_id, created_at=event.recorded_at,
+            )
+            return self._write_with_checkpoint(record, write)
+
+    def _write_with_checkpoint(self, record: CheckpointRecord, write: Callable[[], int]) -> int:
+        """Run ``write``, which records ``record``'s ``CheckpointCreated``, and store
+        ``record`` with it: both or neither (in a batch, the checkpoint waits for its commit).
+        """
+        session_id = record.session_id
+        # Set before the write, so that its commit does not take an automatic one too.
+        self._anchors[session_id] = record.version
+        try:
+            if self._staged is not None:
+                written = write()
+                self._pending_checkpoints.append(record)
+                return written
+            self._checkpointer.store.put([record])
+            try:
+                return write()
+            except BaseException:
+                self._checkpointer.store.delete([record.checkpoint_id])
+                raise
+        except BaseException:
+            self._forget(session_id)
+            raise
 
     def checkpoints(self, session_id: str) -> list[CheckpointRecord]:
         """The session's checkpoints (metadata, no blobs), oldest first."""

@@ -48,19 +48,28 @@ class Checkpointer:
 
     # -- writing ------------------------------------------------------------------------------
     def prepare(
-        self, state: SessionState, *, label: str | None, automatic: bool
+        self,
+        state: SessionState,
+        *,
+        label: str | None,
+        automatic: bool,
+        checkpoint_id: str | None = None,
+        created_at: datetime | None = None,
     ) -> CheckpointRecord:
-        """Encode ``state`` as a new checkpoint (not yet stored) and make it the tip."""
+        """Encode ``state`` as a new checkpoint (not yet stored) and make it the tip.
+
+        The id is new and the time the clock's unless given (an imported checkpoint keeps
+        the ones its ``CheckpointCreated`` names)."""
         with self._lock:
             tip = self._tip(state.session_id) or self._inherited_tip(state)
             parent = tip.record if tip is not None and self._extends(tip, state) else None
             record = blobs.encode(
                 state,
-                checkpoint_id=str(uuid.uuid4()),
+                checkpoint_id=checkpoint_id or str(uuid.uuid4()),
                 parent=parent,
                 label=label,
                 automatic=automatic,
-                created_at=self._clock(),
+                created_at=created_at or self._clock(),
                 reuse=self._reusable(tip, state) if parent is None else (),
             )
             root = tip.root_messages if parent is not None and tip is not None else len(

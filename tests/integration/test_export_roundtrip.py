@@ -53,6 +53,7 @@ def test_export_then_import_gives_the_same_state_and_hashes(cmds, meta, calls, f
         fork = _fork(source, sid, min(fork_at, source.current_version(sid)))
         for cmd in more:
             run_command(source, fork, cmd)
+        source.checkpoint(fork, label="on the fork")
         grandchild = _fork(source, fork, source.current_version(fork))
         run_command(source, grandchild, ("label", "third generation"))
 
@@ -64,9 +65,23 @@ def test_export_then_import_gives_the_same_state_and_hashes(cmds, meta, calls, f
                     e.hash for e in source.events(session)]
                 assert target.verify().ok
                 assert _exported(target, session) == text
+                _assert_same_explicit_checkpoints(source, target, session)
                 header = json.loads(text.splitlines()[0])
                 assert header["lineage"] == [
                     e.model_dump(mode="json") for e in source.state(session).lineage]
+
+
+def _assert_same_explicit_checkpoints(source: SessionStore, target: SessionStore,
+                                      session: str) -> None:
+    """The import re-checkpoints what each ``CheckpointCreated`` names, under its id."""
+    def explicit(store: SessionStore) -> list[tuple[str, int, str | None, int]]:
+        return [(c.checkpoint_id, c.version, c.label, c.message_count)
+                for c in store.checkpoints(session) if not c.automatic]
+
+    assert explicit(target) == explicit(source)
+    for checkpoint_id, *_ in explicit(source):
+        assert (target.state(session, checkpoint=checkpoint_id).model_dump()
+                == source.state(session, checkpoint=checkpoint_id).model_dump())
 
 
 def test_a_fork_made_through_accept_round_trips():
