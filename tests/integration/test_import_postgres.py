@@ -32,3 +32,24 @@ def test_a_sqlite_export_imports_into_postgresql_with_the_same_hashes(tmp_path):
         # importing the transcripts themselves finds the sessions the exports made
         assert sorted(pg.import_("swe-agent", FIXTURES / "swe-agent").existing) == sorted(
             report.created)
+
+
+@pytest.mark.postgres
+def test_a_session_moved_to_postgresql_keeps_its_explicit_checkpoints(tmp_path):
+    """Moving to PostgreSQL by export and import: ``--checkpoint ID`` still answers."""
+    path = tmp_path / "session.jsonl"
+    with SessionStore(str(tmp_path / "s.db"), durability="normal") as sqlite:
+        sid = sqlite.create_session("moving", agent_id="main")
+        for i in range(30):
+            sqlite.add_message(sid, "user" if i % 2 else "assistant", f"step {i}")
+        cid = sqlite.checkpoint(sid, label="before the move")
+        sqlite.add_message(sid, "user", "after the checkpoint")
+        sqlite.export(sid, path)
+        expected = sqlite.state(sid, checkpoint=cid).model_dump()
+    with fresh_postgres_url() as url, SessionStore(url, durability="normal") as pg:
+        assert pg.import_("jsonl", path).created == [sid]
+        (restored,) = [c for c in pg.checkpoints(sid) if not c.automatic]
+        assert (restored.checkpoint_id, restored.version, restored.label) == (
+            cid, 31, "before the move")
+        assert pg.state(sid, checkpoint=cid).model_dump() == expected
+        assert pg.verify().ok
