@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from benchmarks import bench_appends, bench_stages
+from benchmarks import bench_appends, bench_floor, bench_stages
 from benchmarks.__main__ import main
 from benchmarks.peers.base import MESSAGE_BYTES, TOOL_EVERY, raw_json_bytes, workload
 from benchmarks.peers.report import targets
 from benchmarks.peers.suite import Figure
+from sessionstore import SessionStore
 
 N = 20
 Doc = dict[str, Any]
@@ -109,3 +110,29 @@ def test_the_stage_profile_splits_the_total_and_puts_every_method_back(batched: 
     assert spent["other"] == pytest.approx(spent["total"] - inside)
     assert 0 < inside < spent["total"]  # the stages run inside the timed appends
     assert all(owner.__dict__[name] is f for (owner, name), f in originals.items())
+
+
+def test_the_floor_writes_the_log_sessionstore_writes(tmp_path: Path) -> None:
+    """bench_floor's stripped writer stores what add_message stores: a log that verifies and
+    replays to the same messages, so its ratio is a fair bound for the write path."""
+    messages = workload(N)
+    assert bench_floor._floor(tmp_path, messages, "normal") > 0
+    with SessionStore(str(tmp_path / "floor.db")) as floor, SessionStore(":memory:") as ours:
+        (sid,) = [head.session_id for head in floor._log.heads()]
+        assert floor.verify(sid).ok
+        theirs = ours.create_session("floor", agent_id="main")
+        for m in messages:
+            ours.add_message(theirs, m.role, m.content, tool_name=m.tool_name,
+                             tool_call_id=m.tool_call_id)
+
+        def stored(store: SessionStore, session: str) -> list[Doc]:
+            return [r.data for r in store.events(session)][1:]
+
+        assert stored(floor, sid) == stored(ours, theirs)
+        assert floor.state(sid).counters.messages == N
+
+
+def test_the_floor_benchmark_times_each_case_in_every_round() -> None:
+    samples = bench_floor.run(N, runs=2, durability="normal")
+    assert list(samples) == list(bench_floor.CASES)
+    assert all(len(values) == 2 and min(values) > 0 for values in samples.values())
