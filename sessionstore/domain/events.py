@@ -105,11 +105,17 @@ def _plain_texts(data: dict[str, Any], fields: tuple[frozenset[str], frozenset[s
     return True
 
 
+def plain_texts(cls: type[BaseModel], data: dict[str, Any]) -> bool:
+    """True when ``data`` holds only fields of ``cls`` and its short texts are ASCII within
+    the limit: the texts need no closer look (see ``_plain_texts``)."""
+    return _plain_texts(data, _text_fields(cls))
+
+
 def checked_texts(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     """``data`` for ``cls`` with its short texts checked as the event's own validator checks
     them (UTF-8 bytes decoded), or the same ``ValueError``. Validate the result with
     ``context=TEXTS_CHECKED``: together they refuse and accept what validation alone does."""
-    if _plain_texts(data, _text_fields(cls)):
+    if plain_texts(cls, data):
         return data
     return _checked_texts(data)
 

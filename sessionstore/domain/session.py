@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter, ValidationError
 
 from . import events as ev
+from . import trusted
 from .errors import (
     AgentLimitReached,
     DuplicateAgent,
@@ -53,6 +54,10 @@ def build_event(cls: type[E], **fields: Any) -> E:
 
 
 def _validated(cls: type[E], fields: dict[str, Any]) -> E:
+    if cls is ev.MessageAdded:  # the usual message is built without pydantic's validation
+        plain = trusted.plain_message_added(fields)
+        if plain is not None:
+            return cast(E, plain)
     try:
         return cls.model_validate(fields)
     except ValidationError as e:

@@ -12,11 +12,12 @@ tests compare each trusted build with the validated one.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from .events import ToolCall
+from .events import MAX_CONTENT_BYTES, MessageAdded, ToolCall, check_text, plain_texts
 from .state import Message
 from .status import Role
 
@@ -79,3 +80,60 @@ def message_row(row: list[Any]) -> Message:
     if calls:
         values["tool_calls"] = [ToolCall.model_validate(c) for c in calls]
     return build(Message, values, _ALL_SET)
+
+
+# MessageAdded's fields in declaration order, with the defaults of the optional ones.
+_EVENT_TEMPLATE: dict[str, Any] = {
+    name: _MISSING if field.is_required() else field.get_default(call_default_factory=True)
+    for name, field in MessageAdded.model_fields.items()
+}
+_EVENT_REQUIRED = frozenset(n for n, v in _EVENT_TEMPLATE.items() if v is _MISSING)
+_OPTIONAL_TEXTS = ("tool_name", "tool_call_id", "agent_id", "model")
+
+
+def plain_message_added(values: dict[str, Any]) -> MessageAdded | None:
+    """The ``MessageAdded`` that validating ``values`` gives, built without pydantic, or None.
+
+    Only for the usual message: every value of exactly its declared type, texts plain
+    ASCII within their limits (or content that ``check_text`` accepts), no tool calls, no
+    metadata, no hashes. Anything else returns None and goes through validation, which
+    gives the same event or the error. Validating was a fifth of a one-commit append;
+    ``tests/unit/test_fast_paths.py`` holds the two builds equal.
+    """
+    if not (values.keys() >= _EVENT_REQUIRED and plain_texts(MessageAdded, values)):
+        return None
+    role = ROLES.get(values["role"]) if type(values["role"]) is str else None
+    if role is None or not _plain_message_values(values):
+        return None
+    try:
+        check_text(values["content"], limit=MAX_CONTENT_BYTES, field="content")
+    except ValueError:
+        return None
+    full = {**_EVENT_TEMPLATE, **values, "role": role, "tool_calls": [], "metadata": {}}
+    return build(MessageAdded, full, set(values))  # set: the fields given, as validation's
+
+
+def _plain_message_values(values: dict[str, Any]) -> bool:
+    get = values.get
+    return (
+        type(values["content"]) is str
+        and type(values["session_id"]) is str
+        and type(values["recorded_at"]) is datetime
+        and (get("occurred_at") is None or type(get("occurred_at")) is datetime)
+        and all(get(n) is None or type(get(n)) is str for n in _OPTIONAL_TEXTS)
+        and _count(values["version"], floor=1) and _count(values["seq"], floor=1)
+        and _count(get("tokens_in"), floor=0, optional=True)
+        and _count(get("tokens_out"), floor=0, optional=True)
+        and _empty(get("tool_calls", []), list) and _empty(get("metadata", {}), dict)
+        and "prev_hash" not in values and "hash" not in values
+    )
+
+
+def _count(value: Any, *, floor: int, optional: bool = False) -> bool:
+    if value is None:
+        return optional
+    return type(value) is int and value >= floor  # not bool: validation makes True a 1
+
+
+def _empty(value: Any, kind: type) -> bool:
+    return type(value) is kind and not value

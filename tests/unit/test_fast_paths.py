@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import UUID
 
 import msgpack
 import pytest
 from eventsourcing.persistence import StoredEvent
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
 
 from sessionstore import SessionStore
 from sessionstore.domain import events as ev
@@ -15,8 +17,9 @@ from sessionstore.domain import trusted
 from sessionstore.domain.errors import IntegrityError, InvalidInput
 from sessionstore.domain.reducer import fold, replay
 from sessionstore.domain.state import Message, SessionState
+from sessionstore.domain.status import Role
 from sessionstore.storage.codec import EventCodec
-from tests.strategies import commands, event_of, run_command
+from tests.strategies import commands, event_of, moments, run_command, text
 
 codec = EventCodec()
 
@@ -129,3 +132,90 @@ def test_use_checkpoints_false_refuses_a_checkpoint_argument() -> None:
         sid = store.create_session("cp")
         with pytest.raises(InvalidInput, match="use_checkpoints=True"):
             store.state(sid, checkpoint="x", use_checkpoints=False)
+
+
+# -- a message event built without validation ------------------------------------------------
+_ODD = st.one_of(st.none(), st.booleans(), st.integers(-2, 3), st.binary(max_size=4),
+                 st.text(max_size=3), st.just([]), st.just({}), st.just([{"name": "t"}]),
+                 st.just({"k": 1}), moments, st.just("x" * (ev.MAX_TEXT_BYTES + 1)),
+                 st.just("half a pair \ud800"))
+_PLAIN_VALUES = st.fixed_dictionaries(
+    {
+        "session_id": st.just("s-1"),
+        "version": st.integers(1, 10**6),
+        "recorded_at": moments,
+        "seq": st.integers(1, 10**6),
+        "role": st.sampled_from(["user", "assistant", "tool", "system"]),
+        "content": st.one_of(text, st.just("é" * 10)),
+    },
+    optional={
+        **{name: st.one_of(st.none(), text)
+           for name in ("tool_name", "tool_call_id", "agent_id", "model")},
+        "tokens_in": st.one_of(st.none(), st.integers(0, 10**9)),
+        "tokens_out": st.one_of(st.none(), st.integers(0, 10**9)),
+        "tool_calls": st.just([]), "metadata": st.just({}),
+        "occurred_at": st.one_of(st.none(), moments),
+    },
+)
+_FIELDS = ["session_id", "version", "recorded_at", "seq", "role", "content", "tool_name",
+           "tool_call_id", "agent_id", "model", "tokens_in", "tokens_out", "tool_calls",
+           "metadata", "occurred_at", "prev_hash", "hash", "unknown"]
+
+
+@st.composite
+def message_values(draw: st.DrawFn) -> dict[str, object]:
+    """The values of a usual message, with up to two of them odd (another type, too long,
+    a tool call, an enum member, a missing or unknown field)."""
+    values: dict[str, object] = draw(_PLAIN_VALUES)
+    for name in draw(st.lists(st.sampled_from(_FIELDS), max_size=2, unique=True)):
+        if draw(st.booleans()) and name in values:
+            del values[name]
+        else:
+            values[name] = draw(st.one_of(_ODD, st.sampled_from(list(Role))))
+    return values
+
+
+_USUAL = {"session_id": "s-1", "version": 2, "recorded_at": datetime(2026, 11, 22, tzinfo=UTC),
+          "seq": 1, "role": "user", "content": "hello"}
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=message_values())
+@example(values=_USUAL)
+@example(values={**_USUAL, "version": True})  # True == 1, but validation makes it an int
+@example(values={**_USUAL, "tokens_out": True})
+@example(values={**_USUAL, "content": "half a pair \ud800"})  # not UTF-8
+@example(values={**_USUAL, "content": b"caf\xc3\xa9"})  # UTF-8 bytes become text
+@example(values={**_USUAL, "tool_name": "x" * (ev.MAX_TEXT_BYTES + 1)})
+@example(values={**_USUAL, "role": Role.TOOL, "seq": 0})
+def test_a_plain_message_event_equals_the_validated_one(values: dict[str, object]) -> None:
+    """Where the fast build answers, validation accepts the same values and gives the same
+    event, field for field, with the same fields set; where validation refuses, it does not
+    answer (it never accepts what validation refuses)."""
+    fast = trusted.plain_message_added(dict(values))
+    try:
+        validated = ev.MessageAdded.model_validate(dict(values))
+    except ValueError:  # pydantic's ValidationError, or a text check's
+        event("refused")
+        assert fast is None
+        return
+    event("fast build" if fast is not None else "validated only")
+    if fast is not None:
+        assert fast == validated
+        assert fast.model_dump() == validated.model_dump()
+        assert list(fast.__dict__) == list(validated.__dict__)
+        assert [type(v) for v in fast.__dict__.values()] == [
+            type(v) for v in validated.__dict__.values()]  # True == 1, but not as a version
+        assert fast.model_fields_set == validated.model_fields_set
+        assert type(fast.role) is Role
+        assert fast.tool_calls is not validated.tool_calls  # no shared default list
+
+
+def test_the_usual_message_takes_the_fast_build() -> None:
+    values = {**_USUAL, "tool_name": None, "tool_calls": [], "metadata": {}, "tokens_in": 3}
+    fast = trusted.plain_message_added(values)
+    assert fast is not None and fast == ev.MessageAdded.model_validate(values)
+    # anything unusual goes to validation: a tool call, metadata, non-ASCII short text
+    for change in ({"tool_calls": [{"name": "t"}]}, {"metadata": {"k": 1}},
+                   {"model": "gpt-ö"}, {"role": Role.USER}, {"tokens_in": True}):
+        assert trusted.plain_message_added({**values, **change}) is None, change
