@@ -10,7 +10,8 @@ from pathlib import Path
 from .peers.report import print_tables, write_json
 from .peers.suite import peer_classes, results_dir, run_suite
 
-OTHERS = ("bench_projections", "bench_replay", "bench_writers", "bench_import", "bench_stages")
+OTHERS = ("bench_projections", "bench_replay", "bench_writers", "bench_import", "bench_stages",
+          "bench_floor")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
