@@ -25,11 +25,18 @@ M = TypeVar("M", bound=BaseModel)
 _set = object.__setattr__
 
 _MISSING: Any = object()
-# Every field in declaration order (dumps follow the instance's order), defaults filled in.
-_MESSAGE_TEMPLATE: dict[str, Any] = {
-    name: _MISSING if field.is_required() else field.get_default(call_default_factory=True)
-    for name, field in Message.model_fields.items()
-}
+
+
+def _template(cls: type[BaseModel]) -> dict[str, Any]:
+    """Every field of ``cls`` in declaration order (dumps follow the instance's order), the
+    optional ones with their defaults, the required ones ``_MISSING``."""
+    return {
+        name: _MISSING if field.is_required() else field.get_default(call_default_factory=True)
+        for name, field in cls.model_fields.items()
+    }
+
+
+_MESSAGE_TEMPLATE = _template(Message)
 _REQUIRED = tuple(name for name, value in _MESSAGE_TEMPLATE.items() if value is _MISSING)
 _REQUIRED_SET = frozenset(_REQUIRED)
 MESSAGE_FIELDS = tuple(_MESSAGE_TEMPLATE)
@@ -82,11 +89,7 @@ def message_row(row: list[Any]) -> Message:
     return build(Message, values, _ALL_SET)
 
 
-# MessageAdded's fields in declaration order, with the defaults of the optional ones.
-_EVENT_TEMPLATE: dict[str, Any] = {
-    name: _MISSING if field.is_required() else field.get_default(call_default_factory=True)
-    for name, field in MessageAdded.model_fields.items()
-}
+_EVENT_TEMPLATE = _template(MessageAdded)
 _EVENT_REQUIRED = frozenset(n for n, v in _EVENT_TEMPLATE.items() if v is _MISSING)
 _OPTIONAL_TEXTS = ("tool_name", "tool_call_id", "agent_id", "model")
 
