@@ -102,3 +102,35 @@ def test_close_closes_the_writer_and_a_new_store_reads_every_write(tmp_path: Pat
         writer.execute("SELECT 1")
     with SessionStore(str(path)) as reopened:
         assert [m.content for m in reopened.state(sid).messages] == ["kept"]
+
+
+def rowids(path: Path) -> dict[int, int]:
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT originator_version, rowid FROM stored_events"))
+
+
+@pytest.mark.parametrize("memory", [False, True])
+def test_a_write_of_several_rows_returns_each_rows_notification_id(
+    tmp_path: Path, memory: bool
+) -> None:
+    recorder = SQLiteSessionRecorder(":memory:" if memory else str(tmp_path / "s.db"))
+    assert list(recorder.record([row(1)], [head(1)])) == [1]
+    ids = recorder.record([row(2), row(3), row(4)], [head(4)])
+    assert list(ids) == [2, 3, 4]
+    assert [n.id for n in recorder.select_notifications(1, 10)] == [1, 2, 3, 4]
+    recorder.close()
+
+
+def test_rows_numbered_out_of_order_get_their_own_ids_back(tmp_path: Path) -> None:
+    # Once the largest rowid is 2**63-1, SQLite numbers new rows at random: the ids
+    # returned must still be the rows' own, not a guessed consecutive range.
+    path = tmp_path / "s.db"
+    recorder = SQLiteSessionRecorder(str(path))
+    recorder.record([row(1)], [head(1)])
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE stored_events SET rowid = 9223372036854775807")
+    ids = recorder.record([row(2), row(3), row(4)], [head(4)])
+    recorder.close()
+    stored = rowids(path)
+    assert list(ids) == [stored[2], stored[3], stored[4]]
+    assert len(set(ids)) == 3 and 9223372036854775807 not in ids
