@@ -6,6 +6,8 @@ No timing is asserted here: speed is only measured in ``benchmarks/``.
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +138,29 @@ def test_the_floor_benchmark_times_each_case_in_every_round() -> None:
     samples = bench_floor.run(N, runs=2, durability="normal")
     assert list(samples) == list(bench_floor.CASES)
     assert all(len(values) == 2 and min(values) > 0 for values in samples.values())
+
+
+def _stored(folder: Path) -> tuple[int, int]:
+    """Rows of the benchmark's store and the version its one head row says."""
+    with closing(sqlite3.connect(folder / "sessions.db")) as db:
+        (rows,) = db.execute("SELECT count(*) FROM stored_events").fetchone()
+        (version,) = db.execute("SELECT version FROM session_heads").fetchone()
+    return rows, version
+
+
+@pytest.mark.parametrize(
+    ("parts", "rows", "head"),
+    [(("heads",), N + 1, 1), (("sql",), 1, 1), (("sql", "encoding"), 1, 1), ((), N + 1, N + 1)],
+)
+def test_each_part_case_switches_off_exactly_its_part(
+    tmp_path: Path, parts: tuple[str, ...], rows: int, head: int
+) -> None:
+    case = bench_floor._without(*parts)
+    assert case(tmp_path, workload(N), "normal") > 0
+    assert _stored(tmp_path) == (rows, head)  # the session's first event is written untimed
+
+
+def test_the_floor_benchmark_adds_the_part_cases_on_the_cpu_clock() -> None:
+    samples = bench_floor.run(N, runs=1, durability="normal", parts=True, clock="cpu")
+    assert list(samples) == [*bench_floor.CASES, *bench_floor.PARTS]
+    assert all(len(values) == 1 and min(values) > 0 for values in samples.values())
