@@ -91,6 +91,12 @@ class ConcurrencyConflict(SessionStoreError):
     """Another writer appended first. Nothing was written: re-read and try again."""
 
 
+class CheckpointsChanged(ConcurrencyConflict):
+    """Another store deleted a checkpoint that this write builds on, or built on one that
+    this delete removes. Nothing was changed: read the checkpoints again and retry (the
+    store's own checkpoint writes and prunes do)."""
+
+
 class IntegrityError(SessionStoreError):
     """Stored events do not match their hash chain: the log was altered."""
 

@@ -33,7 +33,7 @@ from ..storage.checkpoints import CheckpointRecord, open_checkpoint_store
 from ..storage.log import check_session_id
 from ..storage.verify import VerifyReport
 from .auto import AutoCheckpointMixin
-from .checkpointer import Checkpointer
+from .checkpointer import Checkpointer, retried
 from .diff import BranchDiff, diff_states
 
 if TYPE_CHECKING:
@@ -95,6 +95,11 @@ class ReplayMixin(AutoCheckpointMixin):
         if not isinstance(event, ev.CheckpointCreated):
             return super().accept(session_id, event, expected_version=expected_version)
         session_id = check_session_id(session_id)
+        return retried(lambda: self._accept_checkpoint(session_id, event, expected_version))
+
+    def _accept_checkpoint(
+        self, session_id: str, event: ev.CheckpointCreated, expected_version: int | None
+    ) -> int:
         accept = super().accept
         with self._lock:
             state = self._cached(session_id, expected_version).session.state

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..domain import events as ev
+from ..domain.errors import CheckpointsChanged
 from ..domain.state import SessionState
 from ..storage.checkpoints import CheckpointRecord
 from .checkpointer import Checkpointer
@@ -50,7 +51,7 @@ class AutoCheckpointMixin(_Base):
         if self._staged is not None:
             self._pending_checkpoints.append(record)
         else:
-            self._store_automatic([record])
+            self._store_automatic([record], state)
 
     def _after_append(self, recorded: list[Any]) -> None:
         super()._after_append(recorded)
@@ -58,12 +59,21 @@ class AutoCheckpointMixin(_Base):
             records, self._pending_checkpoints = self._pending_checkpoints, []
             self._store_automatic(records)
 
-    def _store_automatic(self, records: list[CheckpointRecord]) -> None:
+    def _store_automatic(
+        self, records: list[CheckpointRecord], state: SessionState | None = None
+    ) -> None:
         # The events are already recorded: a failure here must not fail the write. Replay
         # works without the checkpoint; the next one starts a fresh chain.
         try:
             self._checkpointer.store.put(records)
         except Exception as e:  # any storage failure: logged, never raised
+            if isinstance(e, CheckpointsChanged) and state is not None:
+                # Another store deleted the checkpoint ours was a delta of: encode it once
+                # more against what is stored now (forgetting the tip reads them afresh).
+                self._checkpointer.forget([state.session_id])
+                again = self._checkpointer.prepare(state, label=None, automatic=True)
+                self._store_automatic([again])
+                return
             log.warning("automatic checkpoint not stored: %s", e)
             for record in records:
                 self._forget(record.session_id)

@@ -19,15 +19,32 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
-from ..domain.errors import CorruptCheckpoint
+from ..domain.errors import CheckpointsChanged, CorruptCheckpoint
 from ..domain.state import SessionState
 from ..storage.checkpoints import CheckpointRecord, CheckpointStore, checkpoint_order
 from ..storage.verify import Problem
 from . import blobs
 
+CHANGE_ATTEMPTS = 5  # tries of a checkpoint change that other stores' changes get in the way of
 MIN_CHAIN = 4  # links before a grown chain is folded into a new full root
 ROOT_GROWTH = 4  # a new full root once the deltas hold this many times the root's messages
+
+
+T = TypeVar("T")
+
+
+def retried(operation: Callable[[], T], *, attempts: int = CHANGE_ATTEMPTS) -> T:
+    """Run ``operation`` again after ``CheckpointsChanged``, up to ``attempts`` times: it
+    changed nothing, and reads the checkpoints afresh when it runs again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return operation()
+        except CheckpointsChanged:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -192,13 +209,27 @@ class Checkpointer:
         A kept checkpoint whose chain runs through a doomed one is re-encoded against its
         nearest kept ancestor (or as a full state), so replay never loses a checkpoint it
         keeps. One that cannot be loaded (corrupt) is removed too. Returns (removed, rebased).
+        If another store adds a delta of a doomed one, or deletes a kept ancestor, meanwhile,
+        the store refuses the change and this starts again from what is stored then.
         """
+        rebased: list[str] = []  # over every attempt: a re-base stays done
+        touched = {session_id}
+        try:
+            removed = retried(
+                lambda: self._remove_once(session_id, set(doomed), rebased, touched)
+            )
+        finally:
+            self.forget(touched)
+        return removed, rebased
+
+    def _remove_once(
+        self, session_id: str, doomed: set[str], rebased: list[str], touched: set[str]
+    ) -> list[CheckpointRecord]:
         own = {r.checkpoint_id: r for r in self.store.list(session_id)}
         doomed = doomed & set(own)
         # Forks' checkpoints may build on these: they are re-based too, and every chain
         # involved is known up to its root, whichever session holds each link.
         rows = self._with_ancestors({**own, **self._descendants(doomed)})
-        rebased: list[str] = []
         for record in sorted(rows.values(), key=lambda r: r.version):  # parents first
             if record.checkpoint_id in doomed or not _depends_on(record, doomed, rows):
                 continue
@@ -219,13 +250,13 @@ class Checkpointer:
                 automatic=record.automatic,
                 created_at=record.created_at,
             )
+            touched.add(record.session_id)
             self.store.replace(fresh)
             rows[record.checkpoint_id] = fresh.without_blob()
-            rebased.append(record.checkpoint_id)
+            if record.checkpoint_id not in rebased:
+                rebased.append(record.checkpoint_id)
         self.store.delete(doomed)
-        self.forget({session_id, *(rows[i].session_id for i in rebased)})
-        removed = sorted((rows[i] for i in doomed), key=lambda r: r.version)
-        return removed, rebased
+        return sorted((rows[i] for i in doomed), key=lambda r: r.version)
 
     def _descendants(self, checkpoint_ids: set[str]) -> dict[str, CheckpointRecord]:
         """Every checkpoint, of any session, whose chain runs through one of these."""

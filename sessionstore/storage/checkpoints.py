@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from ..domain.errors import CheckpointsChanged
 from .codec import from_micros, to_micros
 from .recorder import SessionRecorder
 from .sqlite import SQLiteSessionRecorder
@@ -57,11 +58,17 @@ class CheckpointStore(ABC):
 
     @abstractmethod
     def put(self, records: Sequence[CheckpointRecord]) -> None:
-        """Insert new checkpoints in one transaction (ids must be new)."""
+        """Insert new checkpoints in one transaction (ids must be new).
+
+        Each delta's parent must be stored, or be one of ``records``: if another store
+        deleted it meanwhile, this raises ``CheckpointsChanged`` and stores nothing."""
 
     @abstractmethod
     def replace(self, record: CheckpointRecord) -> None:
-        """Rewrite an existing checkpoint's parent, blob, sizes and checksum (a re-base)."""
+        """Rewrite an existing checkpoint's parent, blob, sizes and checksum (a re-base).
+
+        The new parent must be stored; if it is not, this raises ``CheckpointsChanged``
+        and changes nothing."""
 
     @abstractmethod
     def get(self, checkpoint_id: str) -> CheckpointRecord | None:
@@ -77,12 +84,37 @@ class CheckpointStore(ABC):
 
     @abstractmethod
     def delete(self, checkpoint_ids: Iterable[str]) -> None:
-        """Remove checkpoints in one transaction; unknown ids are ignored."""
+        """Remove checkpoints in one transaction; unknown ids are ignored.
+
+        A kept checkpoint must not be left a delta of a removed one: if another store put
+        one meanwhile, this raises ``CheckpointsChanged`` and removes nothing."""
 
     @abstractmethod
     def children(self, checkpoint_ids: Iterable[str]) -> builtins.list[CheckpointRecord]:
         """The checkpoints (without blobs), of any session, that are deltas of these ones:
         a fork's checkpoints can be deltas of its parent's."""
+
+
+def outside_parents(records: Sequence[CheckpointRecord]) -> builtins.list[str]:
+    """The checkpoints that ``records`` are deltas of and do not hold themselves: the ones
+    that must already be stored for ``put`` to keep every chain whole."""
+    ids = {r.checkpoint_id for r in records}
+    return sorted({r.parent_id for r in records if r.parent_id and r.parent_id not in ids})
+
+
+def parents_gone(missing: Iterable[str]) -> CheckpointsChanged:
+    return CheckpointsChanged(
+        f"checkpoint {', '.join(sorted(missing))} was deleted meanwhile, by another store, "
+        "and a new checkpoint would have been a delta of it; nothing was stored: encode the "
+        "checkpoint again"
+    )
+
+
+def children_appeared(children: Iterable[str]) -> CheckpointsChanged:
+    return CheckpointsChanged(
+        f"checkpoint {', '.join(sorted(children))} was stored meanwhile, by another store, "
+        "as a delta of one being deleted; nothing was deleted: re-base it and delete again"
+    )
 
 
 def checkpoint_order(record: CheckpointRecord) -> tuple[int, datetime, str]:
@@ -102,10 +134,15 @@ class InMemoryCheckpointStore(CheckpointStore):
             for r in records:
                 if r.checkpoint_id in self._rows:
                     raise ValueError(f"checkpoint {r.checkpoint_id} already exists")
+            missing = [p for p in outside_parents(records) if p not in self._rows]
+            if missing:
+                raise parents_gone(missing)
             self._rows.update({r.checkpoint_id: r for r in records})
 
     def replace(self, record: CheckpointRecord) -> None:
         with self._lock:
+            if record.parent_id and record.parent_id not in self._rows:
+                raise parents_gone([record.parent_id])
             if record.checkpoint_id in self._rows:
                 self._rows[record.checkpoint_id] = record
 
@@ -124,8 +161,16 @@ class InMemoryCheckpointStore(CheckpointStore):
         return max(rows, key=checkpoint_order, default=None)
 
     def delete(self, checkpoint_ids: Iterable[str]) -> None:
+        doomed = set(checkpoint_ids)
         with self._lock:
-            for checkpoint_id in checkpoint_ids:
+            orphans = [
+                r.checkpoint_id
+                for r in self._rows.values()
+                if r.parent_id in doomed and r.checkpoint_id not in doomed
+            ]
+            if orphans:
+                raise children_appeared(orphans)
+            for checkpoint_id in doomed:
                 self._rows.pop(checkpoint_id, None)
 
     def children(self, checkpoint_ids: Iterable[str]) -> builtins.list[CheckpointRecord]:
@@ -171,12 +216,18 @@ class SQLiteCheckpointStore(CheckpointStore):
     def put(self, records: Sequence[CheckpointRecord]) -> None:
         if not records:
             return
+        # Written first, checked after: the write takes SQLite's one write lock, so the
+        # check sees every delete committed before it and no delete can slip in after.
         with self._datastore.transaction(commit=True) as c:
             c.executemany(
                 f"INSERT INTO session_checkpoints ({_META}, blob) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_row(r) for r in records],
             )
+            parents = outside_parents(records)
+            missing = set(parents) - _matching(c, "checkpoint_id", parents)
+            if missing:
+                raise parents_gone(missing)
 
     def replace(self, record: CheckpointRecord) -> None:
         with self._datastore.transaction(commit=True) as c:
@@ -193,6 +244,9 @@ class SQLiteCheckpointStore(CheckpointStore):
                     record.checkpoint_id,
                 ),
             )
+            parent = [record.parent_id] if record.parent_id else []
+            if not _matching(c, "checkpoint_id", parent) >= set(parent):
+                raise parents_gone(parent)
 
     def get(self, checkpoint_id: str) -> CheckpointRecord | None:
         return self._one(
@@ -221,6 +275,9 @@ class SQLiteCheckpointStore(CheckpointStore):
         if ids:
             with self._datastore.transaction(commit=True) as c:
                 c.executemany("DELETE FROM session_checkpoints WHERE checkpoint_id = ?", ids)
+                orphans = _matching(c, "parent_id", [i for (i,) in ids])
+                if orphans:
+                    raise children_appeared(orphans)
 
     def children(self, checkpoint_ids: Iterable[str]) -> builtins.list[CheckpointRecord]:
         ids = sorted(set(checkpoint_ids))
@@ -241,6 +298,20 @@ class SQLiteCheckpointStore(CheckpointStore):
             c.execute(sql, params)
             row = c.fetchone()
         return None if row is None else record_from_row(row)
+
+
+def _matching(cursor: Any, column: str, ids: Sequence[str]) -> set[str]:
+    """The ids of the checkpoints whose ``column`` is one of ``ids``."""
+    found: set[str] = set()
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        part = ids[start : start + _IDS_PER_QUERY]
+        cursor.execute(
+            f"SELECT checkpoint_id FROM session_checkpoints WHERE {column} IN "
+            f"({', '.join('?' * len(part))})",
+            part,
+        )
+        found.update(row[0] for row in cursor.fetchall())
+    return found
 
 
 def _row(r: CheckpointRecord) -> tuple[Any, ...]:

@@ -42,7 +42,14 @@ from psycopg.sql import SQL, Composed, Identifier
 from psycopg.sql import Literal as SqlLiteral
 
 from ..domain.errors import BackendError, InvalidInput
-from .checkpoints import CheckpointRecord, CheckpointStore, record_from_row
+from .checkpoints import (
+    CheckpointRecord,
+    CheckpointStore,
+    children_appeared,
+    outside_parents,
+    parents_gone,
+    record_from_row,
+)
 from .codec import to_micros
 from .recorder import Durability, Head, HeadUpdate, SessionRecorder, merge_heads
 
@@ -361,6 +368,7 @@ class PostgresCheckpointStore(CheckpointStore):
                 SQL(f"INSERT INTO {{}} ({_META}, blob) VALUES ({marks})").format(self._table),
                 [_row(r) for r in records],
             )
+            self._require_parents(c, outside_parents(records))
 
     def replace(self, record: CheckpointRecord) -> None:
         with self._datastore.transaction(commit=True) as c:
@@ -372,6 +380,23 @@ class PostgresCheckpointStore(CheckpointStore):
                 (record.parent_id, record.base_messages, record.raw_size,
                  record.compressed_size, record.checksum, record.blob, record.checkpoint_id),
             )
+            self._require_parents(c, [record.parent_id] if record.parent_id else [])
+
+    def _require_parents(self, cursor: Any, parents: Sequence[str]) -> None:
+        """Raise ``CheckpointsChanged`` unless every one of ``parents`` is stored.
+
+        ``FOR KEY SHARE`` holds them until this transaction ends: a delete of one waits
+        for it, and then finds the new delta (see ``delete``)."""
+        if not parents:
+            return
+        cursor.execute(
+            SQL("SELECT checkpoint_id FROM {} WHERE checkpoint_id = ANY(%s) FOR KEY SHARE")
+            .format(self._table),
+            (list(parents),),
+        )
+        missing = set(parents) - {row["checkpoint_id"] for row in cursor.fetchall()}
+        if missing:
+            raise parents_gone(missing)
 
     def get(self, checkpoint_id: str) -> CheckpointRecord | None:
         rows = self._select(f"{_META}, blob", "checkpoint_id = %s", "", (checkpoint_id,))
@@ -399,6 +424,16 @@ class PostgresCheckpointStore(CheckpointStore):
                     SQL("DELETE FROM {} WHERE checkpoint_id = ANY(%s)").format(self._table),
                     (ids,),
                 )
+                # A statement of its own, so it sees what committed while the delete waited
+                # for the rows' locks (READ COMMITTED takes a new snapshot per statement).
+                c.execute(
+                    SQL("SELECT checkpoint_id FROM {} WHERE parent_id = ANY(%s)")
+                    .format(self._table),
+                    (ids,),
+                )
+                orphans = [row["checkpoint_id"] for row in c.fetchall()]
+                if orphans:
+                    raise children_appeared(orphans)
 
     def children(self, checkpoint_ids: Iterable[str]) -> builtins.list[CheckpointRecord]:
         ids = sorted(set(checkpoint_ids))

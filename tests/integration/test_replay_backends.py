@@ -3,12 +3,15 @@ equals folding the events, forks, prune and verify."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from sessionstore import SessionStore
+from sessionstore.domain import events as ev
 from sessionstore.domain.reducer import replay
 from tests.conformance.backends import fresh_postgres_url
 
@@ -68,3 +71,86 @@ def test_a_forks_checkpoints_build_on_its_parents_and_survive_their_removal(url:
             state = store.state(fork, checkpoint=checkpoint.checkpoint_id)
             assert state == folded(store, fork, checkpoint.version)
         assert store.verify().ok
+
+
+# -- two stores on one database: neither leaves the other's checkpoint chains broken -------
+def grow(store: SessionStore, sid: str, messages: int, prefix: str) -> None:
+    for i in range(messages):
+        store.add_message(sid, "user", f"{prefix}{i}")
+
+
+def assert_chains_whole(store: SessionStore, sid: str) -> None:
+    assert store.verify().ok
+    for checkpoint in store.checkpoints(sid):
+        assert checkpoint.parent_id is None or store.checkpoint_info(checkpoint.parent_id)
+        state = store.state(sid, checkpoint=checkpoint.checkpoint_id)
+        assert state == folded(store, sid, checkpoint.version)
+
+
+def test_a_writer_builds_on_what_is_left_when_another_store_deleted_its_latest_checkpoint(
+    url: str,
+) -> None:
+    with SessionStore(url, durability="normal", checkpoint_every=10) as writer, \
+            SessionStore(url, checkpoint_every=10) as other:
+        sid = writer.create_session("two stores", agent_id="main")
+        grow(writer, sid, 25, "m")
+        first, latest = writer.checkpoints(sid)  # the writer's next one would extend latest
+        other.delete_checkpoint(latest.checkpoint_id)
+        grow(writer, sid, 10, "n")  # an automatic checkpoint at version 30
+        _, automatic = writer.checkpoints(sid)
+        assert (automatic.version, automatic.parent_id) == (30, first.checkpoint_id)
+        other.delete_checkpoint(automatic.checkpoint_id)
+        explicit = writer.checkpoint(sid, label="after the second delete")
+        grow(writer, sid, 10, "o")
+        listed = writer.checkpoints(sid)
+        assert [(c.version, c.parent_id) for c in listed] == [
+            (10, None), (36, first.checkpoint_id), (46, explicit)
+        ]
+        assert listed[1].checkpoint_id == explicit
+        assert_chains_whole(writer, sid)
+
+
+def test_a_prune_rebases_a_delta_that_another_store_adds_while_it_runs(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with SessionStore(url, durability="normal", checkpoint_every=10) as writer, \
+            SessionStore(url, checkpoint_every=10) as pruner:
+        sid = writer.create_session("two stores", agent_id="main")
+        grow(writer, sid, 25, "m")
+        doomed = {c.checkpoint_id for c in writer.checkpoints(sid)}
+        checkpoints = pruner._checkpointer.store
+        delete = checkpoints.delete
+        deletes: list[set[str]] = []
+
+        def delete_once_the_writer_extended_a_doomed_one(ids: set[str]) -> None:
+            if not deletes:  # the writer's tip is still stored: its next one is a delta
+                grow(writer, sid, 10, "n")
+            deletes.append(set(ids))
+            delete(ids)
+
+        monkeypatch.setattr(checkpoints, "delete", delete_once_the_writer_extended_a_doomed_one)
+        report = pruner.prune_checkpoints(sid, keep=0)
+        (added,) = writer.checkpoints(sid)
+        assert deletes == [doomed, doomed]  # refused once, then done with the delta re-based
+        assert {r.checkpoint_id for r in report.removed} == doomed
+        assert report.rebased == [added.checkpoint_id]
+        assert (added.version, added.parent_id, report.kept) == (30, None, 1)
+        assert_chains_whole(pruner, sid)
+
+
+def test_an_imported_checkpoint_builds_on_what_is_left_after_another_store_deleted_one(
+    url: str,
+) -> None:
+    with SessionStore(url, durability="normal", checkpoint_every=10) as importer, \
+            SessionStore(url, checkpoint_every=10) as other:
+        sid = importer.create_session("two stores", agent_id="main")
+        grow(importer, sid, 25, "m")
+        first, latest = importer.checkpoints(sid)
+        other.delete_checkpoint(latest.checkpoint_id)
+        event = ev.CheckpointCreated(
+            session_id=sid, version=27, recorded_at=datetime.now(UTC),
+            checkpoint_id=str(uuid.uuid4()), label="imported", at_version=26,
+        )
+        assert importer.accept(sid, event) == 27
+        assert importer.checkpoint_info(event.checkpoint_id).parent_id == first.checkpoint_id
+        assert_chains_whole(importer, sid)

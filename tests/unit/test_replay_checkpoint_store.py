@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from sessionstore import CheckpointsChanged
 from sessionstore.storage.checkpoints import (
     CheckpointRecord,
     CheckpointStore,
@@ -38,6 +39,7 @@ def record(checkpoint_id: str, version: int, *, session_id: str = SID, **kw: obj
 
 class CheckpointStoreContract:
     def test_put_then_get_returns_the_same_record(self, checkpoint_store: CheckpointStore) -> None:
+        checkpoint_store.put([record("p", 5)])
         r = record("a", 10, label="before deploy", automatic=False, parent_id="p")
         checkpoint_store.put([r])
         assert checkpoint_store.get("a") == r
@@ -70,7 +72,7 @@ class CheckpointStoreContract:
         assert checkpoint_store.nearest(SID, 10**9).checkpoint_id == "c"  # type: ignore[union-attr]
 
     def test_replace_rewrites_the_blob_and_parent(self, checkpoint_store: CheckpointStore) -> None:
-        checkpoint_store.put([record("a", 10, parent_id="p", base_messages=4)])
+        checkpoint_store.put([record("p", 5), record("a", 10, parent_id="p", base_messages=4)])
         rebased = replace(record("a", 10), blob=b"full", raw_size=9, compressed_size=4,
                           checksum=b"\x02" * 32)
         checkpoint_store.replace(rebased)
@@ -82,6 +84,51 @@ class CheckpointStoreContract:
         assert [r.checkpoint_id for r in checkpoint_store.list(SID)] == ["b"]
         assert checkpoint_store.get("a") is None
 
+
+    # -- chains stay whole when another store changes the checkpoints meanwhile ----------
+    def test_put_refuses_a_delta_of_a_missing_checkpoint_and_stores_none(
+        self, checkpoint_store: CheckpointStore
+    ) -> None:
+        checkpoint_store.put([record("root", 10)])
+        batch = [record("full", 15), record("d1", 20, parent_id="gone")]
+        with pytest.raises(CheckpointsChanged, match="gone was deleted meanwhile"):
+            checkpoint_store.put(batch)
+        assert [r.checkpoint_id for r in checkpoint_store.list(SID)] == ["root"]
+
+    def test_put_takes_a_chain_whose_parents_come_with_it(
+        self, checkpoint_store: CheckpointStore
+    ) -> None:
+        checkpoint_store.put([record("root", 10)])
+        checkpoint_store.put([record("d1", 20, parent_id="root"),
+                              record("d2", 30, parent_id="d1")])
+        assert [r.parent_id for r in checkpoint_store.list(SID)] == [None, "root", "d1"]
+
+    def test_replace_refuses_a_missing_parent_and_changes_nothing(
+        self, checkpoint_store: CheckpointStore
+    ) -> None:
+        checkpoint_store.put([record("root", 10), record("d1", 20, parent_id="root")])
+        with pytest.raises(CheckpointsChanged, match="gone"):
+            checkpoint_store.replace(replace(record("d1", 20), parent_id="gone", blob=b"x"))
+        assert checkpoint_store.get("d1") == record("d1", 20, parent_id="root")
+
+    def test_delete_refuses_to_leave_a_kept_delta_without_its_parent(
+        self, checkpoint_store: CheckpointStore
+    ) -> None:
+        checkpoint_store.put([
+            record("root", 10), record("d1", 20, parent_id="root"), record("other", 15),
+            record("fork", 25, session_id=OTHER, parent_id="d1"),
+        ])
+        with pytest.raises(CheckpointsChanged, match="fork was stored meanwhile"):
+            checkpoint_store.delete(["other", "d1"])
+        assert [r.checkpoint_id for r in checkpoint_store.list(SID)] == ["root", "other", "d1"]
+
+    def test_delete_takes_a_parent_with_all_its_deltas(
+        self, checkpoint_store: CheckpointStore
+    ) -> None:
+        checkpoint_store.put([record("root", 10), record("d1", 20, parent_id="root"),
+                              record("d2", 30, parent_id="d1")])
+        checkpoint_store.delete(["d1", "d2"])
+        assert [r.checkpoint_id for r in checkpoint_store.list(SID)] == ["root"]
 
     def test_children_are_the_deltas_of_the_named_in_any_session(
         self, checkpoint_store: CheckpointStore
