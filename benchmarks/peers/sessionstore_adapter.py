@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
@@ -10,7 +9,7 @@ from pathlib import Path
 
 from sessionstore import SessionStore
 
-from .base import Adapter, Message, NotSupported
+from .base import Adapter, Message
 
 
 def add(store: SessionStore, sid: str, message: Message) -> None:
@@ -21,10 +20,6 @@ def add(store: SessionStore, sid: str, message: Message) -> None:
         tool_name=message.tool_name,
         tool_call_id=message.tool_call_id,
     )
-
-
-def has_time_travel(store: SessionStore) -> bool:
-    return "at_version" in inspect.signature(store.state).parameters
 
 
 class SessionStoreAdapter(Adapter):
@@ -95,16 +90,11 @@ class SessionStoreAdapter(Adapter):
         return k + 1  # SessionCreated is version 1, then one event per message
 
     def time_travel(self, k: int) -> int:
-        if not has_time_travel(self.store):
-            raise NotSupported("replay API not landed yet")
-        state = self.store.state(self.session_id, at_version=self._version_of_message(k))  # type: ignore[call-arg]
+        state = self.store.state(self.session_id, at_version=self._version_of_message(k))
         return len(state.messages)
 
     def fork(self, k: int) -> None:
-        fork = getattr(self.store, "fork", None)
-        if fork is None:
-            raise NotSupported("replay API not landed yet")
-        fork(self.session_id, at_version=self._version_of_message(k))
+        self.store.fork(self.session_id, at_version=self._version_of_message(k))
 
     def disk_bytes(self) -> int:
         """The event log only: the read models live in their own file."""
