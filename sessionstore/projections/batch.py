@@ -22,7 +22,7 @@ from ..domain.reducer import apply, replay
 from ..domain.state import SessionState
 from ..storage.log import Recorded
 from . import rows as r
-from .schema import TABLES
+from .schema import TABLES, index_messages, last_message_rowid
 
 
 @cache
@@ -171,11 +171,14 @@ class Batch:
     # -- writing ----------------------------------------------------------------------------
     def flush(self) -> None:
         """Write everything buffered so far (still inside the caller's transaction)."""
+        indexed = last_message_rowid(self.db) if self.buffers.get("messages") else None
         for table, rows in self.buffers.items():
             # Plain executemany: these rows already match the schema, and this is the hot
             # path (sqlite-utils' insert_all re-inspects every value of every row).
             self.db.conn.executemany(insert_sql(table), rows)
         self.buffers.clear()
+        if indexed is not None:
+            index_messages(self.db, indexed)
         self.db.table("sessions").upsert_all(
             [r.session_row(s, self.extra[sid]) for sid, s in self.states.items()], pk="id")
         self._write_members("agents", "agent_id", self.dirty_agents,

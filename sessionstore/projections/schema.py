@@ -101,6 +101,27 @@ def create_tables(db: sqlite_utils.Database) -> None:
             table.create_index(index)
         if name == "messages":
             table.enable_fts(["content"], create_triggers=True, tokenize="porter")
+    # New messages are indexed by ``index_messages``, one statement a batch: an FTS5 insert
+    # from a row trigger flushes the index at each row's savepoint, and cost 4-5 times as
+    # much (~115 us a message against ~30). The update and delete triggers stay.
+    db.execute(f"DROP TRIGGER IF EXISTS [{MESSAGES_INSERT_TRIGGER}]")
+
+
+MESSAGES_INSERT_TRIGGER = "messages_ai"  # as sqlite-utils' enable_fts names it
+
+
+def last_message_rowid(db: sqlite_utils.Database) -> int:
+    """The newest ``messages`` rowid (0: none): new rows come after it."""
+    return int(db.execute("SELECT coalesce(max(rowid), 0) FROM messages").fetchone()[0])
+
+
+def index_messages(db: sqlite_utils.Database, after_rowid: int) -> None:
+    """Add the messages inserted after ``after_rowid`` to the full-text index."""
+    db.execute(
+        "INSERT INTO messages_fts (rowid, content) "
+        "SELECT rowid, content FROM messages WHERE rowid > ?",
+        [after_rowid],
+    )
 
 
 def drop_tables(db: sqlite_utils.Database) -> None:

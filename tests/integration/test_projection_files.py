@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -116,3 +117,26 @@ def test_threads_sharing_a_store_each_read_their_own_writes(tmp_path: Path) -> N
         assert failures == []
         assert store.metrics()["sessions"] == 4
         assert sum(s["messages"] for s in store.sessions()) == 60
+
+
+def test_a_views_file_that_indexed_by_trigger_indexes_each_new_message_once(
+    tmp_path: Path,
+) -> None:
+    db, views = str(tmp_path / "s.db"), str(tmp_path / "s.views.db")
+    with SessionStore(db, durability="normal") as store:
+        sid = store.create_session("older views")
+        store.add_message(sid, "user", "indexed by the trigger")
+        store.catch_up()
+    with sqlite3.connect(views) as older:  # as sessionstore 0.x left it: sqlite-utils' trigger
+        older.execute(
+            "CREATE TRIGGER [messages_ai] AFTER INSERT ON [messages] BEGIN INSERT INTO "
+            "[messages_fts] (rowid, [content]) VALUES (new.rowid, new.[content]); END"
+        )
+    with SessionStore(db, durability="normal") as store:
+        assert "messages_ai" not in {t.name for t in store.views_db.triggers}
+        store.add_message(sid, "assistant", "indexed by the batch")
+        hits = sorted(hit["version"] for hit in store.search("indexed"))
+        assert hits == [2, 3]  # each message once
+        fts = snapshot(store.views_db)["messages_fts"]  # checks the index against messages
+        assert [row["content"] for row in fts] == ["indexed by the trigger",
+                                                   "indexed by the batch"]

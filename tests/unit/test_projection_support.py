@@ -27,6 +27,9 @@ def snapshot(db: sqlite_utils.Database) -> dict[str, list[dict[str, Any]]]:
         order = TABLE_ORDER.get(name, "session_id, version" if name in (
             "messages", "audit", "status_history") else "1, 2, 3")
         tables[name] = list(db.query(f"SELECT * FROM {name} ORDER BY {order}"))
+    # Raises unless the full-text index holds exactly the messages' content, each once (the
+    # query below reads the content from the messages table, not from the index).
+    db.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
     tables["messages_fts"] = list(db.query(
         "SELECT m.session_id, m.version, f.content FROM messages_fts f "
         "JOIN messages m ON m.rowid = f.rowid ORDER BY 1, 2"))
