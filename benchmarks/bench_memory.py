@@ -69,11 +69,8 @@ def run_operation(operation: str, path: Path, sid: str) -> dict[str, Any]:
     if operation == "verify":
         detail = str(store.verify(sid))[:80]
     elif operation == "export":
-        export = getattr(store, "export", None)
-        if export is None:
-            return {"operation": operation, "missing": "export not landed"}
         with open(os.devnull, "w", encoding="utf-8") as sink:
-            detail = export(sid, sink)
+            detail = store.export(sid, sink)
     elif operation == "rebuild":
         detail = store.rebuild()
     elapsed = time.perf_counter() - start
@@ -109,9 +106,6 @@ def print_table(results: list[dict[str, Any]]) -> None:
     for column in ("events", "operation", "peak RSS", "time", "result"):
         table.add_column(column, justify="right")
     for r in results:
-        if "missing" in r:
-            table.add_row(f"{r['n']:,}", r["operation"], "n/a", "", r["missing"])
-            continue
         table.add_row(f"{r['n']:,}", r["operation"], f"{r['peak_rss_mb']:,.0f} MB",
                       f"{r['seconds']:,.1f} s", str(r["detail"]))
     Console(width=160).print(table)
