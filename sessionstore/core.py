@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from .domain import events as ev
-from .domain.errors import ConcurrencyConflict, InvalidInput, SessionNotFound
+from .domain.errors import ConcurrencyConflict, InvalidInput, SessionNotFound, retry_on
 from .domain.reducer import fold
 from .domain.session import Clock, Session, utc_now
 from .domain.state import SessionState
@@ -373,13 +373,7 @@ class StoreCore:
                                          expected_version=state.version)
             store.retry(step)
         """
-        for attempt in range(1, attempts + 1):
-            try:
-                return operation()
-            except ConcurrencyConflict:
-                if attempt == attempts:
-                    raise
-        raise AssertionError("unreachable")
+        return retry_on(ConcurrencyConflict, operation, attempts)
 
     def release(self, session_id: str) -> None:
         """Drop a session's cached aggregate (bulk imports: it will not be written again soon).

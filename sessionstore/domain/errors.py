@@ -12,12 +12,18 @@ Every error says what happened and what to do about it::
     ├── AgentLimitReached / DuplicateAgent / UnknownAgent
     ├── DuplicateTask / UnknownTask
     ├── ConcurrencyConflict                           a stale writer; nothing was written
+    │   └── CheckpointsChanged                        another store changed a checkpoint chain
     ├── IntegrityError                                stored bytes do not match their hash chain
     ├── CorruptCheckpoint                             a checkpoint blob failed its checksum
     └── BackendError                                  the database refused or is unreachable
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class SessionStoreError(Exception):
@@ -95,6 +101,18 @@ class CheckpointsChanged(ConcurrencyConflict):
     """Another store deleted a checkpoint that this write builds on, or built on one that
     this delete removes. Nothing was changed: read the checkpoints again and retry (the
     store's own checkpoint writes and prunes do)."""
+
+
+def retry_on(conflict: type[ConcurrencyConflict], operation: Callable[[], T], attempts: int) -> T:
+    """Run ``operation`` again after ``conflict``, up to ``attempts`` times: a conflict
+    changed nothing, so the next attempt starts from what is stored then."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return operation()
+        except conflict:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
 
 
 class IntegrityError(SessionStoreError):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from ..domain.errors import CheckpointsChanged, CorruptCheckpoint
+from ..domain.errors import CheckpointsChanged, CorruptCheckpoint, retry_on
 from ..domain.state import SessionState
 from ..storage.checkpoints import CheckpointRecord, CheckpointStore, checkpoint_order
 from ..storage.verify import Problem
@@ -35,16 +35,9 @@ ROOT_GROWTH = 4  # a new full root once the deltas hold this many times the root
 T = TypeVar("T")
 
 
-def retried(operation: Callable[[], T], *, attempts: int = CHANGE_ATTEMPTS) -> T:
-    """Run ``operation`` again after ``CheckpointsChanged``, up to ``attempts`` times: it
-    changed nothing, and reads the checkpoints afresh when it runs again."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return operation()
-        except CheckpointsChanged:
-            if attempt == attempts:
-                raise
-    raise AssertionError("unreachable")
+def retried(operation: Callable[[], T]) -> T:
+    """Run ``operation`` again after ``CheckpointsChanged`` (it reads the checkpoints afresh)."""
+    return retry_on(CheckpointsChanged, operation, CHANGE_ATTEMPTS)
 
 
 @dataclass(frozen=True)

@@ -280,18 +280,9 @@ class SQLiteCheckpointStore(CheckpointStore):
                     raise children_appeared(orphans)
 
     def children(self, checkpoint_ids: Iterable[str]) -> builtins.list[CheckpointRecord]:
-        ids = sorted(set(checkpoint_ids))
-        found: builtins.list[CheckpointRecord] = []
         with self._datastore.transaction(commit=False) as c:
-            for start in range(0, len(ids), _IDS_PER_QUERY):
-                part = ids[start : start + _IDS_PER_QUERY]
-                c.execute(
-                    f"SELECT {_META} FROM session_checkpoints WHERE parent_id IN "
-                    f"({', '.join('?' * len(part))})",
-                    part,
-                )
-                found.extend(record_from_row(row) for row in c.fetchall())
-        return sorted(found, key=checkpoint_order)
+            rows = _select_in(c, _META, "parent_id", sorted(set(checkpoint_ids)))
+            return sorted(map(record_from_row, rows), key=checkpoint_order)
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> CheckpointRecord | None:
         with self._datastore.transaction(commit=False) as c:
@@ -300,18 +291,23 @@ class SQLiteCheckpointStore(CheckpointStore):
         return None if row is None else record_from_row(row)
 
 
-def _matching(cursor: Any, column: str, ids: Sequence[str]) -> set[str]:
-    """The ids of the checkpoints whose ``column`` is one of ``ids``."""
-    found: set[str] = set()
+def _select_in(cursor: Any, columns: str, column: str, ids: Sequence[str]) -> builtins.list[Any]:
+    """``columns`` of the checkpoints whose ``column`` is one of ``ids`` (in chunks)."""
+    found: builtins.list[Any] = []
     for start in range(0, len(ids), _IDS_PER_QUERY):
         part = ids[start : start + _IDS_PER_QUERY]
         cursor.execute(
-            f"SELECT checkpoint_id FROM session_checkpoints WHERE {column} IN "
+            f"SELECT {columns} FROM session_checkpoints WHERE {column} IN "
             f"({', '.join('?' * len(part))})",
             part,
         )
-        found.update(row[0] for row in cursor.fetchall())
+        found.extend(cursor.fetchall())
     return found
+
+
+def _matching(cursor: Any, column: str, ids: Sequence[str]) -> set[str]:
+    """The ids of the checkpoints whose ``column`` is one of ``ids``."""
+    return {row[0] for row in _select_in(cursor, "checkpoint_id", column, ids)}
 
 
 def _row(r: CheckpointRecord) -> tuple[Any, ...]:

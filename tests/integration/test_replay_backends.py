@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,6 +80,17 @@ def grow(store: SessionStore, sid: str, messages: int, prefix: str) -> None:
         store.add_message(sid, "user", f"{prefix}{i}")
 
 
+@contextmanager
+def two_stores(url: str) -> Iterator[tuple[SessionStore, SessionStore, str]]:
+    """A writer and another store on one database, and the writer's session of 25 messages
+    with checkpoints at versions 10 and 20 (the writer's tip: the next one extends it)."""
+    with SessionStore(url, durability="normal", checkpoint_every=10) as writer, \
+            SessionStore(url, checkpoint_every=10) as other:
+        sid = writer.create_session("two stores", agent_id="main")
+        grow(writer, sid, 25, "m")
+        yield writer, other, sid
+
+
 def assert_chains_whole(store: SessionStore, sid: str) -> None:
     assert store.verify().ok
     for checkpoint in store.checkpoints(sid):
@@ -90,11 +102,8 @@ def assert_chains_whole(store: SessionStore, sid: str) -> None:
 def test_a_writer_builds_on_what_is_left_when_another_store_deleted_its_latest_checkpoint(
     url: str,
 ) -> None:
-    with SessionStore(url, durability="normal", checkpoint_every=10) as writer, \
-            SessionStore(url, checkpoint_every=10) as other:
-        sid = writer.create_session("two stores", agent_id="main")
-        grow(writer, sid, 25, "m")
-        first, latest = writer.checkpoints(sid)  # the writer's next one would extend latest
+    with two_stores(url) as (writer, other, sid):
+        first, latest = writer.checkpoints(sid)
         other.delete_checkpoint(latest.checkpoint_id)
         grow(writer, sid, 10, "n")  # an automatic checkpoint at version 30
         _, automatic = writer.checkpoints(sid)
@@ -113,10 +122,7 @@ def test_a_writer_builds_on_what_is_left_when_another_store_deleted_its_latest_c
 def test_a_prune_rebases_a_delta_that_another_store_adds_while_it_runs(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with SessionStore(url, durability="normal", checkpoint_every=10) as writer, \
-            SessionStore(url, checkpoint_every=10) as pruner:
-        sid = writer.create_session("two stores", agent_id="main")
-        grow(writer, sid, 25, "m")
+    with two_stores(url) as (writer, pruner, sid):
         doomed = {c.checkpoint_id for c in writer.checkpoints(sid)}
         checkpoints = pruner._checkpointer.store
         delete = checkpoints.delete
@@ -141,10 +147,7 @@ def test_a_prune_rebases_a_delta_that_another_store_adds_while_it_runs(
 def test_an_imported_checkpoint_builds_on_what_is_left_after_another_store_deleted_one(
     url: str,
 ) -> None:
-    with SessionStore(url, durability="normal", checkpoint_every=10) as importer, \
-            SessionStore(url, checkpoint_every=10) as other:
-        sid = importer.create_session("two stores", agent_id="main")
-        grow(importer, sid, 25, "m")
+    with two_stores(url) as (importer, other, sid):
         first, latest = importer.checkpoints(sid)
         other.delete_checkpoint(latest.checkpoint_id)
         event = ev.CheckpointCreated(
