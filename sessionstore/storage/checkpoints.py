@@ -105,8 +105,8 @@ def outside_parents(records: Sequence[CheckpointRecord]) -> builtins.list[str]:
 def parents_gone(missing: Iterable[str]) -> CheckpointsChanged:
     return CheckpointsChanged(
         f"checkpoint {', '.join(sorted(missing))} was deleted meanwhile, by another store, "
-        "and a new checkpoint would have been a delta of it; nothing was stored: encode the "
-        "checkpoint again"
+        "and the checkpoint being written is a delta of it; nothing was stored: encode it "
+        "again against the checkpoints that remain"
     )
 
 
