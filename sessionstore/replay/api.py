@@ -134,11 +134,26 @@ class ReplayMixin(AutoCheckpointMixin):
             try:
                 return write()
             except BaseException:
-                self._checkpointer.store.delete([record.checkpoint_id])
+                self._discard_checkpoint(record)
                 raise
         except BaseException:
             self._forget(session_id)
             raise
+
+    def _discard_checkpoint(self, record: CheckpointRecord) -> None:
+        """Delete a checkpoint whose ``CheckpointCreated`` was not written.
+
+        Called while the write's error propagates: that error is the one to report, so a
+        refused delete (another store built on the checkpoint meanwhile) is only logged. The
+        checkpoint left behind is a valid state of the session, used by time travel.
+        """
+        try:
+            self._checkpointer.store.delete([record.checkpoint_id])
+        except Exception as e:
+            log.warning(
+                "checkpoint %s stays stored, though its CheckpointCreated event was not "
+                "written: %s", record.checkpoint_id, e,
+            )
 
     def checkpoints(self, session_id: str) -> list[CheckpointRecord]:
         """The session's checkpoints (metadata, no blobs), oldest first."""

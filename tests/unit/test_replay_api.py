@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sessionstore import (
+    BackendError,
     CheckpointNotFound,
+    CheckpointsChanged,
     InvalidInput,
     SessionNotFound,
     SessionStore,
@@ -61,6 +63,43 @@ def test_checkpoint_appends_checkpoint_created_and_stores_metadata(store: Sessio
     assert store.state(sid).checkpoint_ids == [cid]
     assert store.latest_checkpoint(sid) == info
     assert store.state(sid, checkpoint=cid) == store.state(sid, at_version=5)
+
+
+def _failing_event_write(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next ``CheckpointCreated`` write fails as a lost database would."""
+
+    def lost(*args: object, **kwargs: object) -> int:
+        raise BackendError("the database went away")
+
+    monkeypatch.setattr(store, "_write", lost)
+
+
+def test_a_checkpoint_whose_event_is_not_written_is_not_kept(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sid = new_session(store, 4)
+    _failing_event_write(store, monkeypatch)
+    with pytest.raises(BackendError, match="went away"):
+        store.checkpoint(sid, label="lost")
+    assert store.checkpoints(sid) == []
+    assert store.current_version(sid) == 5
+
+
+def test_a_refused_cleanup_does_not_hide_why_the_checkpoint_failed(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sid = new_session(store, 4)
+    _failing_event_write(store, monkeypatch)
+
+    def refused(checkpoint_ids: object) -> None:
+        raise CheckpointsChanged("another store built on this checkpoint")
+
+    monkeypatch.setattr(store._checkpointer.store, "delete", refused)
+    with pytest.raises(BackendError, match="went away"):
+        store.checkpoint(sid, label="lost")
+    (kept,) = store.checkpoints(sid)
+    assert "stays stored" in caplog.text and kept.checkpoint_id in caplog.text
+    assert store.state(sid, at_version=5) == store.state(sid)  # a valid state, still usable
 
 
 def test_automatic_checkpoints_every_k_events_add_no_event(store: SessionStore) -> None:
