@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 from click.testing import CliRunner
@@ -32,6 +33,13 @@ def test_demo_prints_a_readable_summary(db_path: str) -> None:
     assert result.exit_code == 0
     assert "hash chains intact" in result.output
     assert "3 sessions, 38 events" in result.output
+    assert max(len(line) for line in result.output.splitlines()[:6]) <= 80  # the table
+    found = re.search(r"main session: (\S+)", result.output)
+    assert found is not None
+    main_id = found.group(1)
+    with SessionStore(db_path) as store:
+        assert store.state(main_id).kind == "main"
+    assert f"sessionstore --db {db_path} log {main_id}" in result.output
 
 
 def test_verify_exits_1_and_names_the_altered_event(db_path: str) -> None:
