@@ -164,8 +164,8 @@ class Batch:
             base = self.state_at(lineage[0], min(upto, lineage[1]))
             if upto <= lineage[1]:
                 return base
-        audit = self.db.query("SELECT * FROM audit WHERE session_id = ? AND version <= ? "
-                              "ORDER BY version", [sid, upto])
+        audit = self.db.query(f"{r.AUDIT_ROWS} WHERE a.session_id = ? AND a.version <= ? "
+                              "ORDER BY a.version", [sid, upto])
         return replay((r.event_from_audit(row) for row in audit), base)
 
     # -- writing ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import sqlite_utils
 from ..domain.errors import InvalidInput, SessionNotFound
 from ..domain.status import TERMINAL_STATUSES
 from ..gcpause import gc_paused
-from .rows import Row, iso, parse_time
+from .rows import AUDIT_ROWS, Row, iso, parse_time, with_content
 
 JSON_COLUMNS = ("metadata", "tool_calls", "data")
 TERMINAL = tuple(sorted(s.value for s in TERMINAL_STATUSES))
@@ -99,7 +99,10 @@ def history(db: sqlite_utils.Database, session_id: str, *, limit: int | None,
 
 def audit(db: sqlite_utils.Database, session_id: str) -> list[Row]:
     where, params = _segment_filter(segments(db, session_id), "a")
-    return _rows(db, f"SELECT a.* FROM audit a WHERE {where} ORDER BY a.version", params)
+    rows = _rows(db, f"{AUDIT_ROWS} WHERE {where} ORDER BY a.version", params)
+    for row in rows:
+        row["data"] = with_content(row, row["data"])
+    return rows
 
 
 def sessions(db: sqlite_utils.Database, *, kind: str | None, status: str | None,

@@ -68,6 +68,8 @@ TABLES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
          "label": str, "recorded_at": str},
         ("checkpoint_id",),
     ),
+    # ``data``: the event's own fields as JSON, but for a message's content, which its
+    # ``messages`` row holds (queries join it back).
     "audit": (
         {"session_id": str, "version": int, "notification_id": int, "type": str,
          "recorded_at": str, "occurred_at": str, "prev_hash": str, "hash": str, "data": str},

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sessionstore import InvalidInput, SessionNotFound, SessionStore
+from sessionstore.projections.rows import to_json
 
 from .test_projection_support import fork
 
@@ -165,6 +167,30 @@ def test_audit_has_one_row_per_event_with_readable_data(store: SessionStore) -> 
     assert audit[1]["data"] == {"from_status": "created", "to_status": "active",
                                 "reason": None}
     assert [a["hash"] for a in audit] == [e.hash.hex() for e in events]
+
+
+def test_audit_data_is_each_events_own_data_with_message_content_stored_once(
+        store: SessionStore) -> None:
+    sid = conversation(store)
+    store.catch_up()
+    events = list(store.events(sid))
+    # Each event's own data, as JSON text holds it (times as ISO strings, enums as values).
+    assert [a["data"] for a in store.audit(sid)] == [json.loads(to_json(e.data)) for e in events]
+    stored = [json.loads(data) for (data,) in store.views_db.execute(
+        "SELECT data FROM audit WHERE type = 'MessageAdded' ORDER BY version").fetchall()]
+    assert len(stored) == 5 and all("content" not in data for data in stored)
+
+
+def test_audit_of_views_that_still_hold_message_content_shows_it_once(
+        store: SessionStore) -> None:
+    sid = conversation(store)
+    store.catch_up()
+    # As written before the content moved out of the audit rows: in ``data`` too.
+    store.views_db.execute(
+        "UPDATE audit SET data = json_set(data, '$.content', 'as stored then') "
+        "WHERE session_id = ? AND version = 3", [sid])
+    assert [a["data"]["content"] for a in store.audit(sid)[2:4]] == [
+        "as stored then", "the build is red"]
 
 
 def test_session_metrics_count_roles_tools_errors_and_restarts(
