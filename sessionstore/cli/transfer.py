@@ -100,7 +100,8 @@ def export_command(cli: CliContext, session_id: str, fmt: str, output: str | Non
     """Write SESSION_ID's events with their hashes as JSONL (a fork with its lineage).
 
     `sessionstore import jsonl FILE` reads it back into an identical session: same state,
-    same hashes. Without --output the events go to standard output.
+    same hashes. Without --output the events go to standard output. An output file is
+    replaced only once the whole export is written, and the store's own files are refused.
 
     \b
     Example:

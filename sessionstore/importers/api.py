@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from ..domain.errors import UnsupportedFormat
+from ..domain.errors import InvalidInput, UnsupportedFormat
 from .core import ImportContext, ImportReport, Progress
 from .export import export_jsonl
+from .output import refuse_store_file, store_files, write_atomically
 
 if TYPE_CHECKING:
     from ..core import StoreCore
@@ -18,6 +19,9 @@ EXPORT_FORMATS = ("jsonl",)
 
 class ImportExportMixin:
     """Reads real transcripts into sessions and writes sessions out. Mixed into ``SessionStore``."""
+
+    url: str
+    views_path: str
 
     def import_(
         self,
@@ -56,6 +60,8 @@ class ImportExportMixin:
 
         ``out`` is a text stream or a file path (default: standard output). Returns the
         number of events written. ``import_("jsonl", path)`` reads it back identically.
+        A file is replaced only once the whole export is written (a failure leaves it as it
+        was), and the store's own files are refused.
         """
         if format not in EXPORT_FORMATS:
             raise UnsupportedFormat(
@@ -65,9 +71,18 @@ class ImportExportMixin:
         if out is None:
             return export_jsonl(self._core(), session_id, sys.stdout)
         if isinstance(out, str | Path):
-            with Path(out).open("w", encoding="utf-8") as f:
-                return export_jsonl(self._core(), session_id, f)
+            return self._export_to_file(session_id, Path(out).expanduser())
         return export_jsonl(self._core(), session_id, out)
+
+    def _export_to_file(self, session_id: str, target: Path) -> int:
+        refuse_store_file(target, store_files(self.url, self.views_path))
+        try:
+            return write_atomically(target, lambda f: export_jsonl(self._core(), session_id, f))
+        except OSError as e:  # permissions, a full disk: the OS's reason, and nothing changed
+            raise InvalidInput(
+                f"cannot write {target}: {e.strerror or e}; check the path and the folder's "
+                "permissions (nothing was written)"
+            ) from None
 
     def _core(self) -> StoreCore:
         from ..core import StoreCore
