@@ -15,6 +15,7 @@ Every error says what happened and what to do about it::
     │   └── CheckpointsChanged                        another store changed a checkpoint chain
     ├── IntegrityError                                stored bytes do not match their hash chain
     ├── CorruptCheckpoint                             a checkpoint blob failed its checksum
+    ├── StoreClosed                                   a call on a store after ``close()``
     └── BackendError                                  the database refused or is unreachable
 """
 
@@ -113,6 +114,16 @@ def retry_on(conflict: type[ConcurrencyConflict], operation: Callable[[], T], at
             if attempt == attempts:
                 raise
     raise AssertionError("unreachable")
+
+
+class StoreClosed(SessionStoreError):
+    """The store was closed: nothing more is read or written through it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this SessionStore is closed: open a new one (a `with SessionStore(...)` block "
+            "closes its store when the block ends)"
+        )
 
 
 class IntegrityError(SessionStoreError):

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import sqlite_utils
 
-from ..domain.errors import InvalidInput
+from ..domain.errors import BackendError, InvalidInput
 from ..storage.log import Recorded
 from .batch import Batch, StateCache
 from .schema import POSITION_NAME, create_tables, drop_tables
@@ -40,6 +40,20 @@ def open_views(path: str) -> sqlite_utils.Database:
     """The read-model database: a SQLite file (WAL) or, for ``:memory:``, one connection."""
     if path != ":memory:" and not Path(path).expanduser().parent.is_dir():
         raise InvalidInput(f"cannot open read models {path!r}: its folder does not exist")
+    if Path(path).expanduser().is_dir():
+        raise InvalidInput(f"cannot open read models {path!r}: it is a folder; name a file")
+    try:
+        return _open_views(path)
+    except sqlite3.DatabaseError as e:
+        raise BackendError(
+            f"cannot open the read models {path!r}: {e}. They hold nothing the event log "
+            "does not: if this is the store's read-model file, delete it (with its -wal and "
+            "-shm files) and run `sessionstore project --rebuild`; otherwise give --views "
+            "another file"
+        ) from None
+
+
+def _open_views(path: str) -> sqlite_utils.Database:
     conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
     db = sqlite_utils.Database(conn)
     if path != ":memory:":

@@ -147,11 +147,18 @@ def search(db: sqlite_utils.Database, query: str, *, session_id: str | None,
     try:
         return _rows(db, sql, [*params, limit])
     except sqlite3.OperationalError:
-        # Not valid FTS5 syntax (e.g. a stray quote or colon): search for the words as typed.
-        quoted = db.quote_fts(query)
-        if quoted == query:
-            raise InvalidInput(f"cannot search for {query!r}: not a valid query") from None
-        return _rows(db, sql, [quoted, *params[1:], limit])
+        pass
+    # Not valid FTS5 syntax (e.g. a stray quote or colon): search for the words as typed.
+    quoted = db.quote_fts(query)
+    try:
+        if quoted != query:
+            return _rows(db, sql, [quoted, *params[1:], limit])
+    except sqlite3.OperationalError:
+        pass
+    raise InvalidInput(
+        f"cannot search for {query!r}: not a valid full-text query; search for words, a "
+        'phrase in double quotes ("rounding error"), or words joined by AND, OR, NOT'
+    )
 
 
 def _counts(db: sqlite_utils.Database, sql: str, params: list[Any]) -> dict[str, int]:

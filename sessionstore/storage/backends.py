@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
-from ..domain.errors import InvalidInput
+from eventsourcing.persistence import PersistenceError
+
+from ..domain.errors import BackendError, InvalidInput
 from .recorder import Durability, SessionRecorder
 from .sqlite import SQLiteSessionRecorder
 
@@ -24,21 +27,42 @@ def open_recorder(url: str, *, durability: str = "full") -> SessionRecorder:
         raise InvalidInput(
             f"unknown durability {durability!r}: use one of {', '.join(DURABILITIES)}"
         )
-    if url.startswith(("postgresql://", "postgres://")):
+    if isinstance(url, str) and url.startswith(("postgresql://", "postgres://")):
         # Imported only when used: psycopg is an optional dependency.
         from .postgres import open_postgres  # type: ignore[import-not-found,unused-ignore]
 
         recorder: SessionRecorder = open_postgres(url, durability=durability)
         return recorder
-    if url.startswith("memory://"):  # the library's POPO recorder; durability does not apply
+    if isinstance(url, str) and url.startswith("memory://"):
+        # The library's POPO recorder; durability does not apply.
         from .memory import open_memory
 
         return open_memory(url)
     path = sqlite_path(url)
-    return SQLiteSessionRecorder(path, durability=durability)
+    try:
+        return SQLiteSessionRecorder(path, durability=durability)
+    except (sqlite3.Error, PersistenceError) as e:
+        raise BackendError(f"cannot open {url!r} as a store: {_sqlite_hint(e)}") from None
+
+
+def _sqlite_hint(error: Exception) -> str:
+    """SQLite's reason, and what to do about the usual ones."""
+    reason = str(error.__cause__ or error)
+    if "not a database" in reason:
+        return f"{reason}; --db must name a sessionstore SQLite file (or a new one)"
+    if "readonly" in reason or "unable to open" in reason:
+        return (f"{reason}; SQLite needs to write the file and to create its -wal and -shm "
+                "files beside it: check the folder's permissions")
+    return reason
 
 
 def sqlite_path(url: str) -> str:
+    """The SQLite path a store URL names (``:memory:`` for an in-memory database)."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidInput(
+            f"{url!r} is not a store URL: give a file path such as sessions.db, "
+            "sqlite:///path, :memory: or postgresql://user@host:port/db"
+        )
     if url.startswith("sqlite://"):
         # As in SQLAlchemy: sqlite:///relative.db, sqlite:////absolute.db, sqlite:// = memory.
         url = url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
@@ -48,7 +72,12 @@ def sqlite_path(url: str) -> str:
             ":memory:, memory:// or postgresql://user@host:port/db"
         )
     if url != ":memory:":
-        parent = Path(url).expanduser().parent
-        if not parent.is_dir():
-            raise InvalidInput(f"cannot open {url!r}: folder {str(parent)!r} does not exist")
+        path = Path(url).expanduser()
+        if not path.parent.is_dir():
+            raise InvalidInput(f"cannot open {url!r}: folder {str(path.parent)!r} does not exist")
+        if path.is_dir():
+            raise InvalidInput(
+                f"cannot open {url!r}: it is a folder; name a file in it, such as "
+                f"{str(path / 'sessions.db')!r}"
+            )
     return url

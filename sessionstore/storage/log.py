@@ -11,7 +11,13 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError as LibraryIntegrityError
 from eventsourcing.persistence import Notification, PersistenceError, StoredEvent
 
-from ..domain.errors import BackendError, ConcurrencyConflict, IntegrityError, InvalidInput
+from ..domain.errors import (
+    BackendError,
+    ConcurrencyConflict,
+    IntegrityError,
+    InvalidInput,
+    StoreClosed,
+)
 from ..domain.events import Event, SessionForked
 from ..domain.state import Message
 from .codec import EventCodec, session_uuid
@@ -39,6 +45,7 @@ class EventLog:
         # Training the dictionary takes ~100 ms: on a thread, so no append waits for it.
         self.compressor = TrainedZstd(recorder, background=True)
         self.codec = EventCodec(self.compressor)
+        self._closed = False
 
     # -- writing --------------------------------------------------------------------------
     def append(self, events: Sequence[Event], chain_from: Mapping[str, bytes]) -> list[Recorded]:
@@ -49,6 +56,7 @@ class EventLog:
         The events are the caller's pending events, handed over: once recorded, each gets
         its ``prev_hash`` and ``hash`` in place, and is returned with its notification id.
         """
+        self._check_open()  # the recorder would quietly reopen its writer connection
         prev = dict(chain_from)
         firsts: dict[str, int] = {}  # the head's first version, set when a session starts
         rows: list[StoredEvent] = []
@@ -83,17 +91,18 @@ class EventLog:
 
     # -- reading --------------------------------------------------------------------------
     def head(self, session_id: str) -> Head | None:
-        with _reading():
+        with self._reading():
             return self.recorder.select_head(_check_id(session_id))
 
     def heads(self) -> Iterator[Head]:
-        with _reading():
+        with self._reading():
             yield from self.recorder.iter_heads()
 
     def stored(
         self, session_id: str, *, after: int = 0, upto: int | None = None, page: int = PAGE
     ) -> Iterator[StoredEvent]:
         """Stored rows of one session with ``after < version <= upto``, in version order."""
+        self._check_open()
         gt = after
         while True:
             rows = self.recorder.select_events(UUID(session_id), gt=gt, lte=upto, limit=page)
@@ -105,7 +114,7 @@ class EventLog:
     def read(self, session_id: str, *, after: int = 0, upto: int | None = None) -> Iterator[Event]:
         """Decoded events of one session, each with ``prev_hash`` and ``hash``."""
         prev = self.hash_at(session_id, after) if after > 0 else b""
-        with _reading():
+        with self._reading():
             rows = self.stored(session_id, after=after, upto=upto)
             yield from self._decoded(rows, prev)
 
@@ -116,7 +125,7 @@ class EventLog:
         decode = self.codec.decode_for_state
         select = self.recorder.select_session_rows
         key, gt = UUID(session_id), after
-        with _reading():
+        with self._reading():
             while True:
                 rows = select(key, gt=gt, lte=upto, limit=PAGE)
                 for version, topic, state in rows:
@@ -136,24 +145,38 @@ class EventLog:
 
     def hash_at(self, session_id: str, version: int) -> bytes:
         """The stored hash of one event, or b"" when there is none (before a fork's start)."""
-        with _reading():
+        with self._reading():
             rows = self.recorder.select_events(UUID(session_id), gt=version - 1, lte=version)
         return self.codec.split(rows[0])[0] if rows else b""
 
     def notifications(self, start: int, limit: int) -> list[Recorded]:
         """Up to ``limit`` events of every session with notification id >= ``start``."""
-        with _reading():
+        with self._reading():
             batch: Sequence[Notification] = self.recorder.select_notifications(start, limit)
         return [Recorded(n.id, self.codec.decode(n)) for n in batch]
 
     def max_notification_id(self) -> int:
-        with _reading():
+        with self._reading():
             return self.recorder.max_notification_id() or 0
 
     def close(self) -> None:
         # First the training: its dictionary is saved now or never, not into a closed database.
+        self._closed = True
         self.compressor.close()
         self.recorder.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed()
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Driver errors on reads become ``BackendError`` (a one-line CLI error, exit 7)."""
+        self._check_open()
+        try:
+            yield
+        except PersistenceError as e:
+            raise BackendError(f"the database could not be read: {e}") from e
 
 
 def _heads(
@@ -173,13 +196,6 @@ def _canonical_id(session_id: str) -> str:
     return str(session_uuid(session_id))
 
 
-@contextmanager
-def _reading() -> Iterator[None]:
-    """Driver errors on reads become ``BackendError`` (a one-line CLI error, exit code 7)."""
-    try:
-        yield
-    except PersistenceError as e:
-        raise BackendError(f"the database could not be read: {e}") from e
 
 
 def _check_id(session_id: str) -> str:
