@@ -61,11 +61,16 @@ def _validated(cls: type[E], fields: dict[str, Any]) -> E:
     try:
         return cls.model_validate(fields)
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or cls.__name__}: {err['msg']}"
-            for err in e.errors()
-        )
+        problems = "; ".join(_problem(err["loc"], err["msg"]) for err in e.errors())
         raise InvalidInput(f"invalid {cls.__name__}: {problems}") from None
+
+
+def _problem(location: tuple[int | str, ...], message: str) -> str:
+    """One of pydantic's errors as ``field: message``, without its "Value error, " jargon
+    (a check of the whole event has no field)."""
+    message = message.removeprefix("Value error, ")
+    where = ".".join(str(part) for part in location)
+    return f"{where}: {message}" if where else message
 
 
 class Session:
@@ -78,6 +83,7 @@ class Session:
 
     @classmethod
     def create(cls, session_id: str, *, clock: Clock = utc_now, **fields: Any) -> Session:
+        _require_text(fields.get("name"), "a session's name")
         session = cls(SessionState(session_id=session_id), clock=clock)
         session._record(ev.SessionCreated, **fields)
         return session
@@ -87,6 +93,8 @@ class Session:
         cls, parent_state: SessionState, session_id: str, *, clock: Clock = utc_now, **fields: Any
     ) -> Session:
         """A fork starts from the parent's state; its first own event is ``SessionForked``."""
+        if fields.get("name") is not None:
+            _require_text(fields["name"], "a fork's name")
         session = cls(parent_state, clock=clock)
         session._record(
             ev.SessionForked,
@@ -154,6 +162,7 @@ class Session:
     # -- agents ---------------------------------------------------------------------------
     def add_agent(self, agent_id: str, **fields: Any) -> ev.AgentAdded:
         self._require_open("add an agent")
+        _require_text(agent_id, "an agent id")
         if agent_id in self.state.agents:
             raise DuplicateAgent(
                 f"agent {agent_id!r} is already in session {self.state.session_id}; "
@@ -190,6 +199,7 @@ class Session:
     # -- tasks ----------------------------------------------------------------------------
     def start_task(self, task_id: str, **fields: Any) -> ev.TaskStarted:
         self._require_open("start a task")
+        _require_text(task_id, "a task id")
         self._require_agent_or_none(fields.get("agent_id"))
         if task_id in self.state.tasks:
             raise DuplicateTask(
@@ -328,7 +338,7 @@ class Session:
             known = ", ".join(sorted(self.state.agents)) or "none"
             raise UnknownAgent(
                 f"no agent {agent_id!r} in session {self.state.session_id} (agents: {known}); "
-                "add it first with add_agent"
+                "add it first (add_agent, or `sessionstore agent add`)"
             )
         return agent
 
@@ -390,3 +400,9 @@ class _MessageMark:
         state.messages.truncate(self.messages)
         state.counters = self.counters
         state.version, state.updated_at = self.version, self.updated_at
+
+
+def _require_text(value: Any, what: str) -> None:
+    """Refuse a blank name or id: nothing could find or show it."""
+    if isinstance(value, str) and not value.strip():
+        raise InvalidInput(f"{what} must not be empty or only spaces; give one")

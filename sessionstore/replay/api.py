@@ -216,7 +216,10 @@ class ReplayMixin(AutoCheckpointMixin):
         cached sessions: the reference that a checkpointed state must equal.
         """
         if sum(x is not None for x in (at_version, at_time, checkpoint)) > 1:
-            raise InvalidInput("give at most one of at_version, at_time and checkpoint")
+            raise InvalidInput(
+                "give at most one of at_version, at_time and checkpoint (on the command "
+                "line: --version, --time, --checkpoint)"
+            )
         session_id = check_session_id(session_id)
         if not use_checkpoints:
             if checkpoint is not None:

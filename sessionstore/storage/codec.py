@@ -14,6 +14,7 @@ it read. Empty optional fields are left out of ``data``, which keeps messages sm
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -119,7 +120,25 @@ def stored_data(event: Event) -> dict[str, Any]:
         if value.__class__ in _SCALARS or isinstance(value, Enum):
             data[name] = value
         elif value.__class__ not in (list, dict) or value:
-            return _compact(event.data())
+            return _finite(_compact(event.data()))
+    return data
+
+
+def _finite(data: dict[str, Any]) -> dict[str, Any]:
+    """``data``, or a ValueError if it holds a NaN or an infinity anywhere.
+
+    msgpack stores them, but JSON cannot write them: exports, read models and ``--json``
+    would hold text that strict JSON parsers refuse. A loop, not recursion, so a deeply
+    nested value cannot exhaust the stack here (msgpack refuses it with its own error)."""
+    pending: list[Any] = [data]
+    while pending:
+        value = pending.pop()
+        if value.__class__ is float and not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a JSON number: store it as a string or None")
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list | tuple):
+            pending.extend(value)
     return data
 
 
@@ -155,18 +174,19 @@ class EventCodec:
         return packer
 
     def encode_body(self, event: Event) -> bytes:
-        fields = [
-            to_micros(event.recorded_at),
-            to_micros(event.occurred_at),
-            stored_data(event),
-        ]
         try:
+            fields = [
+                to_micros(event.recorded_at),
+                to_micros(event.occurred_at),
+                stored_data(event),
+            ]
             packed: bytes = self._packer().pack(fields)  # resets itself if packing fails
             return packed
         except (TypeError, ValueError, OverflowError) as e:
             raise InvalidInput(
-                f"{event.type_name} cannot be stored: {e}; metadata must hold only JSON-like "
-                "values (str, int, float, bool, None, bytes, lists, dicts, aware datetimes)"
+                f"{event.type_name} cannot be stored: {e}. Metadata and tool-call arguments "
+                "must hold only JSON-like values (str, int of at most 64 bits, finite float, "
+                "bool, None, bytes, lists, dicts, aware datetimes)"
             ) from None
 
     def encode(self, event: Event, prev_hash: bytes) -> tuple[StoredEvent, bytes]:

@@ -83,7 +83,26 @@ CASES: list[tuple[str, Callable[[SessionStore, str], object], type[Exception], s
         "unstorable metadata",
         lambda s, sid: s.add_message(sid, "user", "hi", metadata={"x": {1, 2}}),
         InvalidInput,
-        "metadata must hold only JSON-like values",
+        "Metadata and tool-call arguments must hold only JSON-like values",
+    ),
+    (
+        "NaN in metadata",
+        lambda s, sid: s.add_message(sid, "user", "hi", metadata={"x": [1, float("nan")]}),
+        InvalidInput,
+        "nan is not a JSON number: store it as a string or None",
+    ),
+    (
+        "infinity in tool-call arguments",
+        lambda s, sid: s.add_message(sid, "assistant", "hi", tool_calls=[
+            {"name": "calc", "arguments": {"limit": float("inf")}}]),
+        InvalidInput,
+        "inf is not a JSON number",
+    ),
+    (
+        "integer beyond 64 bits",
+        lambda s, sid: s.add_message(sid, "user", "hi", tokens_in=10**30),
+        InvalidInput,
+        "int of at most 64 bits",
     ),
     (
         "negative tokens",
@@ -98,6 +117,30 @@ CASES: list[tuple[str, Callable[[SessionStore, str], object], type[Exception], s
         ),
         InvalidInput,
         "has no time zone",
+    ),
+    (
+        "empty session name",
+        lambda s, sid: s.create_session(""),
+        InvalidInput,
+        "a session's name must not be empty or only spaces",
+    ),
+    (
+        "blank agent id",
+        lambda s, sid: s.add_agent(sid, "   "),
+        InvalidInput,
+        "an agent id must not be empty or only spaces",
+    ),
+    (
+        "empty task id",
+        lambda s, sid: s.start_task(sid, ""),
+        InvalidInput,
+        "a task id must not be empty or only spaces",
+    ),
+    (
+        "empty fork name",
+        lambda s, sid: s.fork(sid, at_version=2, name=" "),
+        InvalidInput,
+        "a fork's name must not be empty or only spaces",
     ),
     (
         "unknown durability",
