@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,6 +25,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from ..domain import errors as err
+from ..storage.backends import sqlite_path
 from ..store import SessionStore
 
 EXIT_FAILED_CHECK = 1
@@ -49,9 +51,31 @@ class CliContext:
     durability: str
 
     @contextmanager
-    def store(self) -> Iterator[SessionStore]:
-        with SessionStore(self.db, durability=self.durability) as store:
+    def store(self, *, views: str | None = None) -> Iterator[SessionStore]:
+        require_store(self.db)
+        with SessionStore(self.db, durability=self.durability, views=views) as store:
             yield store
+
+
+# Only these may start a new SQLite store; any other command on a missing file would
+# quietly create an empty store there, and report on it as if it were the one meant.
+CREATING_COMMANDS = frozenset({"create", "demo", "import"})
+
+
+def require_store(db: str) -> None:
+    """Refuse a SQLite store that does not exist, unless the command creates one."""
+    command = click.get_current_context(silent=True)
+    if command is not None and command.info_name in CREATING_COMMANDS:
+        return
+    try:
+        path = sqlite_path(db)
+    except err.InvalidInput:
+        return  # a server, memory://, or a bad URL: opening the store says which
+    if path != ":memory:" and not Path(path).expanduser().exists():
+        raise err.InvalidInput(
+            f"no store at {db!r}: check --db (default: sessions.db), or start one with "
+            "`sessionstore create` or `sessionstore import`"
+        )
 
 
 pass_cli = click.make_pass_decorator(CliContext)

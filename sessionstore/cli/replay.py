@@ -100,7 +100,7 @@ def checkpoints(cli: CliContext, session_id: str) -> None:
 @click.option("--version", "at_version", type=int, help="The state after this version.")
 @click.option("--time", "at_time", help="The state at this time (ISO 8601; UTC if no zone).")
 @click.option("--checkpoint", help="The state saved in this checkpoint.")
-@click.option("--messages", "last", type=int, default=10, show_default=True,
+@click.option("--messages", "last", type=click.IntRange(min=0), default=10, show_default=True,
               help="How many of the latest messages to show.")
 @pass_cli
 def replay(cli: CliContext, session_id: str, at_version: int | None, at_time: str | None,
@@ -112,7 +112,7 @@ def replay(cli: CliContext, session_id: str, at_version: int | None, at_time: st
       sessionstore replay 7f1c1e9e-2b3f-4c55-9a57-0a4c2d1e8b90 --version 120
       sessionstore replay 7f1c1e9e-2b3f-4c55-9a57-0a4c2d1e8b90 --time 2026-11-21T18:30:00Z
     """
-    moment = parse_time(at_time) if at_time else None
+    moment = parse_time(at_time) if at_time is not None else None
     with cli.store() as store:
         state = store.state(session_id, at_version=at_version, at_time=moment,
                             checkpoint=checkpoint)

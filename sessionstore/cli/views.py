@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
+from rich import box
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
@@ -35,7 +36,7 @@ def views_option(command: F) -> F:
 
 @contextmanager
 def open_store(cli: CliContext, views: str | None) -> Iterator[SessionStore]:
-    with SessionStore(cli.db, durability=cli.durability, views=views) as store:
+    with cli.store(views=views) as store:
         yield store
 
 
@@ -79,17 +80,29 @@ def list_sessions(cli: CliContext, kind: str | None, status: str | None, active_
         rows = store.sessions(kind=kind, status=status, active_only=active_only, label=label,
                               parent_id=parent_id, limit=limit)
 
-    def render() -> None:
-        table = Table("id", "name", "kind", "status", "msgs", "tokens", "last activity",
-                      title=f"{len(rows)} sessions")
-        table.columns[0].no_wrap = True
-        for r in rows:
-            table.add_row(r["id"], _short(r["name"], 30), r["kind"], r["status"],
-                          str(r["messages"]), str(r["tokens_in"] + r["tokens_out"]),
-                          _time(r["last_activity"]))
-        console.print(table)
+    emit(cli, rows, lambda: console.print(_sessions_table(rows, width=console.width)))
 
-    emit(cli, rows, render)
+
+# Columns of ``list`` by width: all of them fit in 110 columns; an 80-column terminal keeps
+# what tells sessions apart (the full id, which commands need, is never cut).
+_WIDE = ("id", "name", "kind", "status", "msgs", "tokens", "last activity")
+_NARROW = ("id", "name", "status", "last activity")
+
+
+def _sessions_table(rows: list[dict[str, Any]], *, width: int) -> Table:
+    names = _WIDE if width >= 110 else _NARROW
+    table = Table(title=f"{len(rows)} sessions", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False, collapse_padding=True)
+    for name in names:
+        table.add_column(name, no_wrap=name != "name", ratio=1 if name == "name" else None,
+                         justify="right" if name in ("msgs", "tokens") else "left")
+    for r in rows:
+        cells = {"id": r["id"], "name": _short(r["name"], 30), "kind": r["kind"],
+                 "status": r["status"], "msgs": str(r["messages"]),
+                 "tokens": f"{r['tokens_in'] + r['tokens_out']:,}",
+                 "last activity": _time(r["last_activity"])[:16]}
+        table.add_row(*(cells[name] for name in names))
+    return table
 
 
 @main.command()
@@ -242,7 +255,8 @@ def _label(node: dict[str, Any]) -> str:
 
 @main.command()
 @click.argument("session_id", required=False)
-@click.option("--depth", type=int, default=20, show_default=True)
+@click.option("--depth", type=click.IntRange(min=0), default=20, show_default=True,
+              help="How many levels below each root to show (0: the roots only).")
 @views_option
 @pass_cli
 def tree(cli: CliContext, session_id: str | None, depth: int, views: str | None) -> None:
@@ -281,9 +295,12 @@ def tree(cli: CliContext, session_id: str | None, depth: int, views: str | None)
 @click.option("--rebuild", is_flag=True, help="Drop the read models and replay the whole log.")
 @click.option("--follow", is_flag=True,
               help="Keep following new events: pushed by PostgreSQL, polled otherwise.")
-@click.option("--poll", type=float, default=0.5, show_default=True, help="Seconds between polls.")
-@click.option("--until-idle", type=float, help="With --follow: stop after this many idle seconds.")
-@click.option("--duration", type=float, help="With --follow: stop after this many seconds.")
+@click.option("--poll", type=click.FloatRange(min=0, min_open=True), default=0.5,
+              show_default=True, help="Seconds between polls.")
+@click.option("--until-idle", type=click.FloatRange(min=0),
+              help="With --follow: stop after this many idle seconds.")
+@click.option("--duration", type=click.FloatRange(min=0),
+              help="With --follow: stop after this many seconds.")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True)
 @click.option("--source", help="Follow this store (e.g. postgresql://...) instead of the "
               "global --db; --db after `project` (or --views) then names the read-model file.")
@@ -302,6 +319,9 @@ def project(cli: CliContext, rebuild: bool, follow: bool, poll: float, until_idl
       sessionstore project --follow --until-idle 30
       sessionstore project --follow --source postgresql://me@db/sessions --db views.db
     """
+    if not follow and (until_idle is not None or duration is not None):
+        raise InvalidInput("--until-idle and --duration bound --follow: add --follow, or "
+                           "leave them out to apply what is new once")
     if views_file is not None and source is None:
         raise InvalidInput("`project --db FILE` names the read-model file for --source; "
                            "give the store as `sessionstore --db URL project` instead")

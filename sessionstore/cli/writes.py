@@ -15,7 +15,7 @@ from . import main
 from .common import CliContext, console, emit, pass_cli
 
 expected_option = click.option(
-    "--expect", "expected_version", type=int, default=None,
+    "--expect", "expected_version", type=click.IntRange(min=1), default=None,
     help="Write only if the session is at this version (else exit 5, nothing written).",
 )
 
@@ -36,6 +36,8 @@ def _json_arg(value: str | None, name: str) -> Any:
         return json.loads(value)
     except ValueError as e:
         raise InvalidInput(f"{name} must be JSON ({e})") from None
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise InvalidInput(f"{name} is nested too deeply to store; flatten it") from None
 
 
 @main.command()
@@ -46,7 +48,8 @@ def _json_arg(value: str | None, name: str) -> Any:
 @click.option("--label", help="A free label.")
 @click.option("--task", help="What the session is for.")
 @click.option("--project-dir", help="The project folder the session works in.")
-@click.option("--max-agents", type=int, default=8, show_default=True)
+@click.option("--max-agents", type=int, default=8, show_default=True,
+              help="How many agents the session may hold at once.")
 @click.option("--metadata", help='JSON object, e.g. \'{"team": "infra"}\'.')
 @click.option("--id", "session_id", help="Use this UUID instead of a new one.")
 @pass_cli
@@ -78,8 +81,8 @@ def create(cli: CliContext, name: str, kind: str, agent_id: str | None, parent_i
 @click.option("--tool-name", help="For a tool message: the tool that answered.")
 @click.option("--tool-call-id", help="For a tool message: the call it answers.")
 @click.option("--model", help="The model that wrote the message.")
-@click.option("--tokens-in", type=int)
-@click.option("--tokens-out", type=int)
+@click.option("--tokens-in", type=int, help="Tokens the model read for this message.")
+@click.option("--tokens-out", type=int, help="Tokens the model wrote for this message.")
 @expected_option
 @pass_cli
 def message(cli: CliContext, session_id: str, role: str, content: str, agent_id: str | None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -75,6 +76,7 @@ def test_verify_of_a_value_we_never_write_is_an_integrity_error(db_path: str) ->
 
 
 def test_errors_are_one_line_with_a_documented_exit_code(db_path: str) -> None:
+    SessionStore(db_path).close()
     result = CliRunner().invoke(
         main, ["--db", db_path, "verify", "00000000-0000-4000-8000-000000000000"]
     )
@@ -82,3 +84,14 @@ def test_errors_are_one_line_with_a_documented_exit_code(db_path: str) -> None:
     assert result.output.count("\n") == 1
     assert "error: no session" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_read_command_on_a_missing_store_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    typo = tmp_path / "sesions.db"
+    for command in (["verify"], ["list"], ["history", "00000000-0000-4000-8000-000000000000"]):
+        result = CliRunner().invoke(main, ["--db", str(typo), *command])
+        assert result.exit_code == 2
+        assert f"no store at '{typo}': check --db" in result.output
+    assert list(tmp_path.iterdir()) == []
+    created = CliRunner().invoke(main, ["--db", str(typo), "create", "first"])
+    assert created.exit_code == 0 and typo.exists()

@@ -95,3 +95,41 @@ def test_strict_import_exits_2_with_the_location(run, tmp_path):
     path.write_text(json.dumps([{"role": "user", "content": "hi"}, {"role": "robot"}]))
     output = run("import", "--strict", "openai-chat", str(path), code=2)
     assert f"{path}:item[1]" in output and "nothing of this session was written" in output
+
+
+BAD_OPTIONS = [
+    (["replay", "{sid}", "--time", ""], "'' is not a time: use ISO 8601"),
+    (["replay", "{sid}", "--messages", "-1"], "-1 is not in the range x>=0"),
+    (["tree", "--depth", "-1"], "-1 is not in the range x>=0"),
+    (["project", "--until-idle", "5"], "--until-idle and --duration bound --follow"),
+    (["project", "--follow", "--poll", "0"], "0 is not in the range x>0"),
+    (["label", "{sid}", "x", "--expect", "-1"], "-1 is not in the range x>=1"),
+    (["create", "deep", "--metadata", "[" * 5000 + "]" * 5000],
+     "--metadata is nested too deeply to store"),
+    (["create", "nan", "--metadata", '{"a": NaN}'], "nan is not a JSON number"),
+    (["create", " "], "a session's name must not be empty"),
+    (["label", "{sid}", "x" * 70_000], "invalid LabelChanged: label is 70000 bytes"),
+    (["replay", "{sid}", "--version", "1", "--time", "2026-01-01"],
+     "(on the command line: --version, --time, --checkpoint)"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_OPTIONS,
+                         ids=[" ".join(a[:3])[:40] for a, _ in BAD_OPTIONS])
+def test_bad_options_get_an_error_that_names_them_and_change_nothing(run, args, message):
+    sid = json.loads(run("--json", "create", "chat"))["session_id"]
+    with SessionStore(run.db) as store:
+        before = [e.hash for e in store.events(sid)], len(store.sessions())
+    output = run(*[sid if a == "{sid}" else a for a in args], code=2)
+    assert message in " ".join(output.split())  # click and rich wrap long lines
+    with SessionStore(run.db) as store:
+        assert ([e.hash for e in store.events(sid)], len(store.sessions())) == before
+
+
+def test_list_fits_an_80_column_terminal_and_keeps_every_id_whole(run):
+    ids = [json.loads(run("--json", "create", f"a rather long session name {n}"))["session_id"]
+           for n in range(3)]
+    output = CliRunner().invoke(main, ["--db", run.db, "list"], env={"COLUMNS": "80"}).output
+    assert max(len(line) for line in output.splitlines()) <= 80
+    assert all(sid in output for sid in ids)
+    assert "status" in output and "last activity" in output
