@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from .domain import events as ev
+from .domain.arguments import whole_number
 from .domain.errors import ConcurrencyConflict, InvalidInput, SessionNotFound, retry_on
 from .domain.reducer import fold
 from .domain.session import Clock, Session, utc_now
@@ -186,6 +187,11 @@ class StoreCore:
                 {"role": "tool", "content": "2 failed", "tool_call_id": "c1"},
             ])
         """
+        if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Iterable):
+            raise InvalidInput(
+                f"messages must be a list of mappings of add_message's arguments, not "
+                f"{type(messages).__name__}"
+            )
         items = list(messages)
         if not items:
             raise InvalidInput("add_messages needs at least one message")
@@ -373,7 +379,8 @@ class StoreCore:
                                          expected_version=state.version)
             store.retry(step)
         """
-        return retry_on(ConcurrencyConflict, operation, attempts)
+        return retry_on(ConcurrencyConflict, operation, whole_number(attempts, "attempts",
+                                                                     at_least=1))
 
     def release(self, session_id: str) -> None:
         """Drop a session's cached aggregate (bulk imports: it will not be written again soon).

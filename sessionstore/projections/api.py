@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
+from ..domain.arguments import text, whole_number
 from ..domain.errors import InvalidInput
 from ..domain.status import Role, SessionKind, SessionStatus, parse_enum
 from ..storage.backends import sqlite_path
@@ -141,7 +142,7 @@ class ReadModelsMixin:
 
     def search(self, query: str, *, session_id: str | None = None, limit: int = 20) -> list[Row]:
         """Full-text search over message contents, best match first, with snippets."""
-        if not query.strip():
+        if not text(query, "query").strip():
             raise InvalidInput("search needs some words to look for")
         sid = check_session_id(session_id) if session_id else None
         most = _limit(limit) or 20
@@ -165,6 +166,4 @@ class ReadModelsMixin:
 
 
 def _limit(limit: int | None) -> int | None:
-    if limit is not None and limit < 1:
-        raise InvalidInput(f"limit must be at least 1 (got {limit})")
-    return limit
+    return None if limit is None else whole_number(limit, "limit", at_least=1)

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..domain import events as ev
+from ..domain.arguments import moment, whole_number
 from ..domain.errors import (
     CheckpointNotFound,
     CorruptCheckpoint,
@@ -186,8 +187,7 @@ class ReplayMixin(AutoCheckpointMixin):
         was a delta of a removed one is re-based. Corrupt ones that cannot be re-based are
         removed and reported.
         """
-        if keep < 0:
-            raise InvalidInput(f"keep must be 0 or more, not {keep}")
+        keep = whole_number(keep, "keep", at_least=0)
         candidates = [r for r in self.checkpoints(session_id) if explicit or r.automatic]
         doomed = candidates[: max(len(candidates) - keep, 0)]
         return self._remove(check_session_id(session_id), {r.checkpoint_id for r in doomed})
@@ -221,6 +221,10 @@ class ReplayMixin(AutoCheckpointMixin):
                 "line: --version, --time, --checkpoint)"
             )
         session_id = check_session_id(session_id)
+        if at_version is not None:
+            at_version = whole_number(at_version, "at_version", at_least=1)
+        if at_time is not None:
+            at_time = moment(at_time, "at_time")
         if not use_checkpoints:
             if checkpoint is not None:
                 raise InvalidInput("checkpoint= needs use_checkpoints=True")
@@ -271,8 +275,6 @@ class ReplayMixin(AutoCheckpointMixin):
 
     def _version_at_time(self, session_id: str, moment: datetime) -> int:
         """The last version recorded at or before ``moment`` (store clocks do not go back)."""
-        if moment.tzinfo is None:
-            raise InvalidInput(f"time {moment.isoformat()} has no time zone; pass an aware one")
         head = self._require_exists(session_id)
         lo, hi = head.first_version, head.version
         if self._recorded_at(session_id, lo) > moment:

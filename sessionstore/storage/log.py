@@ -199,6 +199,8 @@ def _canonical_id(session_id: str) -> str:
 
 
 def _check_id(session_id: str) -> str:
+    if isinstance(session_id, UUID):  # the id itself, as ``uuid.uuid4()`` gives it
+        session_id = str(session_id)
     try:
         return _canonical_id(session_id)
     except (ValueError, TypeError, AttributeError):  # an unhashable id fails the cache: TypeError
