@@ -65,13 +65,16 @@ CREATING_COMMANDS = frozenset({"create", "demo", "import"})
 def require_store(db: str) -> None:
     """Refuse a SQLite store that does not exist, unless the command creates one."""
     command = click.get_current_context(silent=True)
-    if command is not None and command.info_name in CREATING_COMMANDS:
-        return
+    creating = command is not None and command.info_name in CREATING_COMMANDS
     try:
         path = sqlite_path(db)
     except err.InvalidInput:
         return  # a server, memory://, or a bad URL: opening the store says which
-    if path != ":memory:" and not Path(path).expanduser().exists():
+    if path == ":memory:":
+        error_console.print("note: an in-memory store keeps nothing once this command ends; "
+                            "give --db a file to keep what it writes", highlight=False,
+                            soft_wrap=True)
+    elif not creating and not Path(path).expanduser().exists():
         raise err.InvalidInput(
             f"no store at {db!r}: check --db (default: sessions.db), or start one with "
             "`sessionstore create` or `sessionstore import`"

@@ -133,3 +133,9 @@ def test_list_fits_an_80_column_terminal_and_keeps_every_id_whole(run):
     assert max(len(line) for line in output.splitlines()) <= 80
     assert all(sid in output for sid in ids)
     assert "status" in output and "last activity" in output
+
+
+def test_an_in_memory_store_warns_that_nothing_is_kept():
+    result = CliRunner().invoke(main, ["--db", ":memory:", "create", "gone"])
+    assert result.exit_code == 0
+    assert "note: an in-memory store keeps nothing once this command ends" in result.output
