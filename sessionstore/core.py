@@ -111,7 +111,7 @@ class StoreCore:
         occurred_at: datetime | None = None,
     ) -> str:
         """Start a session; returns its id (a UUID string, new unless ``session_id`` is given)."""
-        new_id = check_session_id(session_id) if session_id else str(uuid.uuid4())
+        new_id = check_session_id(session_id) if session_id is not None else str(uuid.uuid4())
         if parent_id is not None:
             self._require_exists(check_session_id(parent_id))
         with self._lock:
@@ -128,7 +128,7 @@ class StoreCore:
                 task=task,
                 project_dir=project_dir,
                 max_agents=max_agents,
-                metadata=metadata or {},
+                metadata={} if metadata is None else metadata,
                 occurred_at=occurred_at,
             )
             self._commit({new_id: _Cached(session, b"")}, session.pending)
@@ -160,7 +160,7 @@ class StoreCore:
             model=model,
             tokens_in=tokens_in,
             tokens_out=tokens_out,
-            metadata=metadata or {},
+            metadata={} if metadata is None else metadata,
             occurred_at=occurred_at,
         )
         return self._write(
@@ -210,7 +210,9 @@ class StoreCore:
         return self._write(
             session_id,
             expected_version,
-            lambda s: s.add_agent(agent_id, name=name, role=role, metadata=metadata or {}),
+            lambda s: s.add_agent(
+                agent_id, name=name, role=role, metadata={} if metadata is None else metadata
+            ),
         )
 
     def remove_agent(

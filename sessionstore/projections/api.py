@@ -144,7 +144,7 @@ class ReadModelsMixin:
         """Full-text search over message contents, best match first, with snippets."""
         if not text(query, "query").strip():
             raise InvalidInput("search needs some words to look for")
-        sid = check_session_id(session_id) if session_id else None
+        sid = check_session_id(session_id) if session_id is not None else None
         most = _limit(limit) or 20
         return self._query(lambda db: q.search(db, query, session_id=sid, limit=most))
 

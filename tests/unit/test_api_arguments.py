@@ -43,6 +43,12 @@ CASES: list[tuple[str, Callable[[SessionStore, str], Any], str]] = [
      "attempts must be at least 1 (got 0)"),
     ("messages as None", lambda s, sid: s.add_messages(sid, None),
      "messages must be a list of mappings of add_message's arguments, not NoneType"),
+    ("empty session id", lambda s, sid: s.create_session("x", session_id=""),
+     "'' is not a session id"),
+    ("metadata as a list", lambda s, sid: s.create_session("x", metadata=[]),
+     "metadata: Input should be a valid dictionary"),
+    ("message metadata as text", lambda s, sid: s.add_message(sid, "user", "x", metadata=""),
+     "metadata: Input should be a valid dictionary"),
     ("one message, not a list", lambda s, sid: s.add_messages(
         sid, {"role": "user", "content": "hi"}), "not dict"),
 ]
@@ -57,6 +63,7 @@ def test_a_wrong_type_is_refused_by_name(
         call(store, sid)
     assert message in str(raised.value)
     assert store.current_version(sid) == 3
+    assert len(list(store.sessions())) == 1  # no session made with a random id either
 
 
 def test_a_uuid_object_is_a_session_id(store: SessionStore) -> None:
