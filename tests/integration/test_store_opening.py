@@ -3,6 +3,7 @@ sessionstore's own, and nothing written anywhere."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,13 @@ def test_a_search_that_is_not_valid_even_quoted_is_refused_clearly() -> None:
         with pytest.raises(InvalidInput, match="not a valid full-text query; search for words"):
             store.search('"')
         assert [h["version"] for h in store.search('quoted "word')] == [2]
+
+
+def test_a_read_only_folder_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Root ignores file permissions, so SQLite's refusal is simulated at the connection.
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(sqlite3, "connect", refuse)
+    with pytest.raises(BackendError, match="check the folder's permissions"):
+        SessionStore(str(tmp_path / "s.db"))
