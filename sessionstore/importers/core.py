@@ -261,8 +261,12 @@ def discover(paths: Iterable[str | Path], suffixes: tuple[str, ...]) -> list[Pat
     return found
 
 
-def jsonl_records(path: Path, ctx: ImportContext) -> Iterator[tuple[str, Any]]:
-    """``(where, record)`` for each non-blank line; a line that is not JSON is reported."""
+def jsonl_records(
+    path: Path, ctx: ImportContext, on_bad_line: Callable[[str, str], None] | None = None
+) -> Iterator[tuple[str, Any]]:
+    """``(where, record)`` for each non-blank line; a line that is not JSON is reported (to
+    ``on_bad_line`` if given, else as malformed)."""
+    report = on_bad_line or ctx.malformed
     with path.open("rb") as f:
         for lineno, raw in enumerate(f, 1):
             ctx.advance(len(raw))
@@ -272,7 +276,7 @@ def jsonl_records(path: Path, ctx: ImportContext) -> Iterator[tuple[str, Any]]:
             try:
                 yield where, json.loads(raw)
             except ValueError as e:
-                ctx.malformed(where, f"not a JSON line ({e})")
+                report(where, f"not a JSON line ({e})")
 
 
 class _CountingReader:

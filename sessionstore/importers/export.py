@@ -18,6 +18,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from ..domain import events as ev
-from ..domain.errors import BackendError, IntegrityError, SessionStoreError
+from ..domain.errors import BackendError, IntegrityError, InvalidInput, SessionStoreError
 from ..storage.codec import EventCodec, link_hash
 from .core import ImportContext, RecordError, discover, jsonl_records
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from ..core import EventRecord, StoreCore
 
 HEADER = "sessionstore-export"
-FORMAT_VERSION = 2  # 2: lines may carry ``types``
+FORMAT_VERSION = 2  # 2: lines may carry ``types``; the header has ``last_version``
 RESTORE: dict[str, Callable[[str], Any]] = {
     "bytes": lambda text: base64.b64decode(text, validate=True),
     "datetime": lambda text: _aware(datetime.fromisoformat(text)),
@@ -46,15 +47,17 @@ def export_jsonl(store: StoreCore, session_id: str, out: IO[str]) -> int:
 
     Events stream from the log page by page: memory stays flat whatever the session's length.
     """
+    version = store.current_version(session_id)  # writes after this are not part of it
     header = {
         "export": HEADER,
         "format_version": FORMAT_VERSION,
         "session_id": session_id,
+        "last_version": version,  # the import checks that no event is missing at the end
         "lineage": _lineage(store, session_id),
     }
     out.write(json.dumps(header) + "\n")
     count = 0
-    for record in store.events(session_id):
+    for record in store.events(session_id, upto=version):
         out.write(json.dumps(event_line(record), ensure_ascii=False, default=_plain) + "\n")
         count += 1
     return count
@@ -198,32 +201,150 @@ def parse_line(line: Any) -> ev.Event:
 
 
 def import_export(ctx: ImportContext, paths: list[str]) -> None:
-    codec = EventCodec()
     for path in discover(paths, (".jsonl",)):
         ctx.report.files += 1
-        group: list[tuple[str, ev.Event]] = []
-        broken: str | None = None  # a session with a bad line: the rest of it cannot chain
-        for where, line in jsonl_records(path, ctx):
+        _ExportReader(ctx, path).read()
+
+
+@dataclass
+class _Group:
+    """One session's consecutive lines, written only if they are the whole of its export."""
+
+    session_id: str
+    events: list[tuple[str, ev.Event]] = field(default_factory=list)
+    damage: str | None = None  # the first line of it that could not be read
+
+
+class _ExportReader:
+    """Reads one export file, session by session.
+
+    A session is written only if its lines are whole: every line read, from its first event
+    to the last one the header promises. A file cut short or damaged (a copy that stopped
+    half way, a line lost) must not leave a partial session behind: its complete export
+    would then be refused as different.
+    """
+
+    def __init__(self, ctx: ImportContext, path: Path) -> None:
+        self.ctx, self.path = ctx, path
+        self.codec = EventCodec()
+        self.ends: dict[str, int] = {}  # from the header: each session's last exported version
+        self.promised: str | None = None  # the session the header says the export is of
+        self.seen: set[str] = set()
+        self.group: _Group | None = None
+        self.pending: str | None = None  # a damaged line between sessions: the next one's
+        self.newer = False
+
+    def read(self) -> None:
+        for where, line in jsonl_records(self.path, self.ctx, on_bad_line=self._damaged):
             if isinstance(line, dict) and line.get("export") == HEADER:
-                continue
-            bad_session = None
-            try:
-                event = parse_line(line)
-                if event.session_id == broken:
-                    ctx.ignore("export lines after a malformed line of their session")
-                    continue
-                if group and group[0][1].session_id != event.session_id:
-                    _write(ctx, path, group)
-                    group = []
-                bad_session = event.session_id
-                _check_hash(codec, event, group)
-            except RecordError as e:
-                ctx.malformed(where, str(e))
-                broken = bad_session if bad_session else (group[0][1].session_id if group else None)
-                group = []
-                continue
-            group.append((where, event))
-        _write(ctx, path, group)
+                self._header(where, line)
+            elif self.newer:
+                self.ctx.ignore("export lines of a format newer than this sessionstore reads")
+            else:
+                self._line(where, line)
+        self._end_of_export()
+
+    def _header(self, where: str, header: dict[str, Any]) -> None:
+        self._end_of_export()  # exports appended to one file: the previous one ends here
+        version = header.get("format_version")
+        self.newer = isinstance(version, int) and version > FORMAT_VERSION
+        if self.newer:
+            self.ctx.malformed(where, f"this export has format {version}, newer than this "
+                               f"sessionstore reads ({FORMAT_VERSION}): upgrade sessionstore")
+            return
+        self.ends = _ends(header)
+        promised = header.get("session_id")
+        self.promised = promised if isinstance(promised, str) else None
+
+    def _line(self, where: str, line: Any) -> None:
+        session = line.get("session_id") if isinstance(line, dict) else None
+        if isinstance(session, str) and (self.group is None or self.group.session_id != session):
+            self._flush()
+            self.group, self.pending = _Group(session, damage=self.pending), None
+        if self.group is not None and self.group.damage:
+            self.ctx.ignore("export lines after a damaged line of their session")
+            return
+        try:
+            event = _read_event(self.codec, line, self.group.events if self.group else [])
+        except RecordError as e:
+            self._damaged(where, str(e))
+            return
+        assert self.group is not None  # a valid event names its session: its group started
+        self.group.events.append((where, event))
+
+    def _damaged(self, where: str, message: str) -> None:
+        """A line that cannot be read: the session it falls in is not whole. Between a
+        session that the header shows complete and the next, it is the next one's."""
+        self.ctx.malformed(where, message)
+        line = where.rsplit(":", 1)[1]
+        if self.group is not None and not self._complete(self.group):
+            self.group.damage = self.group.damage or line
+        else:
+            self.pending = self.pending or line
+
+    def _complete(self, group: _Group) -> bool:
+        end = self.ends.get(group.session_id)
+        return bool(group.events) and end is not None and group.events[-1][1].version == end
+
+    def _flush(self) -> None:
+        group, self.group = self.group, None
+        if group is None:
+            return
+        self.seen.add(group.session_id)
+        gap = self._gap(group)
+        if gap is not None:
+            self._not_imported(group.session_id, gap)
+        else:
+            _write(self.ctx, self.path, group.events)
+
+    def _gap(self, group: _Group) -> str | None:
+        """Why ``group`` is not the whole of its session's export, or ``None``."""
+        if group.damage is not None:
+            return f"its line {group.damage} could not be used"
+        if not group.events:
+            return "none of its events could be read"
+        first, last = group.events[0][1], group.events[-1][1]
+        if not isinstance(first, ev.SessionCreated | ev.SessionForked):
+            return f"its events start at event {first.version}, not at its beginning"
+        end = self.ends.get(group.session_id)
+        if end is not None and last.version != end:
+            return f"it stops at event {last.version} of {end}"
+        return None
+
+    def _end_of_export(self) -> None:
+        self._flush()
+        if self.promised is not None and self.promised not in self.seen:
+            self._not_imported(self.promised, "the file ends before its events")
+        self.ends, self.promised, self.seen, self.pending = {}, None, set(), None
+
+    def _not_imported(self, session_id: str, why: str) -> None:
+        self.ctx.malformed(
+            str(self.path), f"session {session_id} is not imported: {why}; the file looks "
+            "truncated or damaged: export the session again"
+        )
+
+
+def _ends(header: dict[str, Any]) -> dict[str, int]:
+    """Each session's last version in an export, from its header: the ancestors' are the fork
+    points in ``lineage``; the session's own is ``last_version`` (not in format 1 exports)."""
+    ends: dict[str, int] = {}
+    lineage = header.get("lineage")
+    for entry in lineage if isinstance(lineage, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("parent_version"), int):
+            ends[str(entry.get("parent_id"))] = entry["parent_version"]
+    if isinstance(header.get("last_version"), int):
+        ends[str(header.get("session_id"))] = header["last_version"]
+    return ends
+
+
+def _read_event(codec: EventCodec, line: Any, group: list[tuple[str, ev.Event]]) -> ev.Event:
+    """The event on ``line``, checked against its hash and the line before it."""
+    event = parse_line(line)
+    try:
+        _check_hash(codec, event, group)
+    except InvalidInput as e:  # a value the store now refuses: it cannot be imported
+        raise RecordError(str(e)) from None
+    return event
 
 
 def _check_hash(codec: EventCodec, event: ev.Event, group: list[tuple[str, ev.Event]]) -> None:

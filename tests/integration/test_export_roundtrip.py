@@ -128,7 +128,8 @@ def test_a_tampered_export_is_refused_and_nothing_is_written(tmp_path):
     path.write_text(text.replace("the real words", "other words"), encoding="utf-8")
     with SessionStore(":memory:") as target:
         report = target.import_("jsonl", path)
-        assert report.created == [] and report.malformed == 1
+        assert report.created == [] and report.malformed == 2
         assert "does not match its content" in report.problems[0]
         assert f"{path}:4" in report.problems[0]
+        assert f"session {sid} is not imported: its line 4" in report.problems[1]
         assert target.verify().sessions == 0
