@@ -30,7 +30,8 @@ def import_command(cli: CliContext, format: str, paths: tuple[str, ...], strict:
     sessions), swe-agent (.traj), openai-chat (JSON list of messages or of records),
     openhands (event lists), jsonl (a `sessionstore export`). Importing the same files
     again writes nothing and reports the sessions as already there. Malformed records are
-    skipped and counted (exit 0) unless --strict (exit 2).
+    skipped and counted (exit 0) unless --strict (exit 2). A file with no record of the
+    format creates no session: it is skipped (or, under --strict, refused).
 
     \b
     Example:
@@ -68,6 +69,7 @@ def _as_json(report: ImportReport) -> dict[str, object]:
         "malformed": report.malformed,
         "problems": report.problems,
         "skipped": dict(report.skipped),
+        "skipped_files": report.skipped_files,
     }
 
 
@@ -83,6 +85,10 @@ def _render(report: ImportReport) -> None:
         for reason, count in report.skipped.most_common():
             table.add_row(escape(reason), str(count))
         console.print(table)
+    if report.skipped_files:
+        console.print(f"{len(report.skipped_files)} files skipped, nothing in them to import:")
+        for skipped in report.skipped_files:
+            console.print(f"  {escape(skipped)}", soft_wrap=True)
     if report.malformed:
         console.print(f"[yellow]{report.malformed} malformed records skipped[/]:")
         for problem in report.problems:

@@ -36,6 +36,8 @@ class ImportExportMixin:
         importing the same file again reports it in ``existing`` and writes nothing. A
         malformed record is counted in the report (with its file and line) and skipped; with
         ``strict=True`` it raises ``ImportAborted`` and nothing of that session is written.
+        A file with no record of the format creates no session: it is listed, with the
+        reason, in ``skipped_files`` (``strict`` refuses it).
         ``progress`` is called with the number of bytes read as the input streams in.
 
         >>> from sessionstore import SessionStore

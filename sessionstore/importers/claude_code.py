@@ -9,7 +9,7 @@ Sidechain files become sub-agent sessions whose ``parent_id`` is the main sessio
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from .core import (
     jsonl_records,
     obj,
     parse_time,
+    scan_jsonl,
     session_uuid,
     short,
     text_of,
@@ -36,6 +37,10 @@ IGNORED = {
     "summary": "claude-code summary lines (session titles)",
 }
 PEEK_LINES = 200
+MESSAGES = ("user", "assistant")
+KNOWN = {*MESSAGES, "system", *IGNORED}
+NOT_A_TRANSCRIPT = "not a Claude Code transcript: no message records"
+NO_MESSAGES = "a Claude Code file without messages (only summary, snapshot or progress lines)"
 
 
 def import_claude_code(ctx: ImportContext, paths: list[str]) -> None:
@@ -67,7 +72,14 @@ def _import_file(
     parent_id: str | None,
     subagents: list[Path] | None = None,
 ) -> None:
-    header = _peek(path)
+    peek = _peek(path)
+    if not peek.messages:  # a session of no messages would be noise in every listing
+        if peek.recognised:
+            ctx.nothing_to_import(path, NO_MESSAGES)
+        else:
+            ctx.not_of_format(path, NOT_A_TRANSCRIPT)
+        return
+    header = peek.facts
     agent_id = header.get("agentId") or MAIN_AGENT
     create: dict[str, Any] = dict(
         name=" ".join(["claude-code", source_id[:8], *source_id.split("/")[1:]]),
@@ -96,26 +108,42 @@ def _import_file(
         writer.status("idle", str(path), reason="end of transcript")
 
 
-def _peek(path: Path) -> dict[str, Any]:
-    """Session facts from the first conversation lines: cwd, branch, first prompt, agent id."""
-    found: dict[str, Any] = {}
-    with path.open("rb") as f:
-        for _, raw in zip(range(PEEK_LINES), f, strict=False):
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue
-            if not isinstance(record, dict) or record.get("type") not in ("user", "assistant"):
-                continue
-            for key in ("cwd", "gitBranch", "version", "slug", "agentId", "sessionId", "timestamp"):
-                if record.get(key) and key not in found:
-                    found[key] = record[key]
-            message = record.get("message")
-            if "task" not in found and record["type"] == "user" and isinstance(message, dict):
-                text = message.get("content")
-                if isinstance(text, str) and not record.get("isMeta"):
-                    found["task"] = text
-    return found
+@dataclass
+class _Peek:
+    """A first look at a transcript: whether it holds messages, and the session's facts."""
+
+    facts: dict[str, Any] = field(default_factory=dict)
+    recognised: bool = False  # a line of a known Claude Code type
+    messages: bool = False  # a user or assistant line
+
+
+def _peek(path: Path) -> _Peek:
+    """Session facts from the first conversation lines (cwd, branch, first prompt, agent id),
+    reading on past them only until a message shows the file is a conversation."""
+    peek = _Peek()
+    for n, record in enumerate(scan_jsonl(path)):
+        if n >= PEEK_LINES and peek.messages:
+            break
+        kind = record.get("type") if isinstance(record, dict) else None
+        if not isinstance(kind, str) or kind not in KNOWN:
+            continue
+        peek.recognised = True
+        if kind in MESSAGES:
+            peek.messages = True
+            if n < PEEK_LINES:
+                _facts(record, peek.facts)
+    return peek
+
+
+def _facts(record: dict[str, Any], found: dict[str, Any]) -> None:
+    for key in ("cwd", "gitBranch", "version", "slug", "agentId", "sessionId", "timestamp"):
+        if record.get(key) and key not in found:
+            found[key] = record[key]
+    message = record.get("message")
+    if "task" not in found and record["type"] == "user" and isinstance(message, dict):
+        text = message.get("content")
+        if isinstance(text, str) and not record.get("isMeta"):
+            found["task"] = text
 
 
 class _Lines:

@@ -8,6 +8,7 @@ and a malformed record, or an error the store raises), nothing of it is stored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections import Counter
@@ -70,7 +71,10 @@ def parse_time(value: Any) -> datetime | None:
 
 @dataclass
 class ImportReport:
-    """What an import did: sessions written, found already present, events, and skips."""
+    """What an import did: sessions written, found already present, events, and skips.
+
+    ``skipped_files`` names the files that held nothing of the format to import, and why.
+    """
 
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
@@ -79,6 +83,7 @@ class ImportReport:
     skipped: Counter[str] = field(default_factory=Counter)
     malformed: int = 0
     problems: list[str] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)
 
     def problem(self, where: str, message: str) -> None:
         self.malformed += 1
@@ -123,6 +128,20 @@ class ImportContext:
     def ignore(self, reason: str) -> None:
         """A record that is not part of the conversation (progress updates, snapshots...)."""
         self.report.skipped[reason] += 1
+
+    def not_of_format(self, path: Path, reason: str) -> None:
+        """A file with no record of the format (another kind of file, empty, garbage): no
+        session. Skipped, or refused under ``strict`` like any other malformed input."""
+        if self.strict:
+            raise ImportAborted(
+                f"{path}: {reason}; stopped (--strict): without it, such files are skipped"
+            )
+        self.nothing_to_import(path, reason)
+
+    def nothing_to_import(self, path: Path, reason: str) -> None:
+        """A file of the format that holds no conversation: no session, and not an error."""
+        self.report.skipped_files.append(f"{path}: {reason}")
+        self.advance(path.stat().st_size)  # its bytes count as read: the bar still ends full
 
     def advance(self, nbytes: int) -> None:
         if self.progress is not None:
@@ -277,6 +296,38 @@ def jsonl_records(
                 yield where, json.loads(raw)
             except ValueError as e:
                 report(where, f"not a JSON line ({e})")
+
+
+def scan_jsonl(path: Path) -> Iterator[Any]:
+    """The JSON values on a file's lines, skipping the rest without a report: a first look
+    at a file, to tell whether it is of a format at all."""
+    with path.open("rb") as f:
+        for raw in f:
+            try:
+                yield json.loads(raw)
+            except ValueError:
+                continue
+
+
+def scan_json_items(path: Path, prefix: str = "item") -> Iterator[Any]:
+    """The items under ``prefix`` of a JSON file, up to where it breaks, without a report."""
+    with path.open("rb") as f, contextlib.suppress(ijson.JSONError):
+        yield from ijson.items(f, prefix, use_float=True)
+
+
+def has_array(path: Path, keys: tuple[str, ...]) -> bool:
+    """Whether a JSON file is an object holding an array under one of ``keys``. Reads only
+    as far as it needs to (a trajectory's arrays come early), and never reports."""
+    key: str | None = None
+    with path.open("rb") as f, contextlib.suppress(ijson.JSONError):
+        for prefix, event, value in ijson.parse(f):
+            if prefix == "" and event == "map_key":
+                key = value
+            elif prefix == "" and event != "start_map":
+                return False  # the end of the object, or not an object at all
+            elif prefix == key and key in keys and event == "start_array":
+                return True
+    return False
 
 
 class _CountingReader:

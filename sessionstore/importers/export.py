@@ -29,12 +29,13 @@ from pydantic import ValidationError
 from ..domain import events as ev
 from ..domain.errors import BackendError, IntegrityError, InvalidInput, SessionStoreError
 from ..storage.codec import EventCodec, link_hash
-from .core import ImportContext, RecordError, discover, jsonl_records
+from .core import ImportContext, RecordError, discover, jsonl_records, scan_jsonl
 
 if TYPE_CHECKING:
     from ..core import EventRecord, StoreCore
 
 HEADER = "sessionstore-export"
+NOT_AN_EXPORT = "not a sessionstore export: no header or event lines"
 FORMAT_VERSION = 2  # 2: lines may carry ``types``; the header has ``last_version``
 RESTORE: dict[str, Callable[[str], Any]] = {
     "bytes": lambda text: base64.b64decode(text, validate=True),
@@ -203,7 +204,15 @@ def parse_line(line: Any) -> ev.Event:
 def import_export(ctx: ImportContext, paths: list[str]) -> None:
     for path in discover(paths, (".jsonl",)):
         ctx.report.files += 1
-        _ExportReader(ctx, path).read()
+        if any(map(_is_export_line, scan_jsonl(path))):
+            _ExportReader(ctx, path).read()
+        else:
+            ctx.not_of_format(path, NOT_AN_EXPORT)
+
+
+def _is_export_line(line: Any) -> bool:
+    return isinstance(line, dict) and (
+        line.get("export") == HEADER or str(line.get("type")) in ev.EVENT_TYPES)
 
 
 @dataclass

@@ -23,6 +23,8 @@ from .core import (
     json_items,
     jsonl_records,
     obj,
+    scan_json_items,
+    scan_jsonl,
     text_of,
     tokens,
 )
@@ -31,18 +33,28 @@ FORMAT = "openai-chat"
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant",
          "tool": "tool", "function": "tool"}
 MESSAGE_KEYS = ("traj", "messages", "history")
+NOT_A_CHAT = "not an OpenAI chat log: no messages, nor records holding them"
 
 
 def import_openai_chat(ctx: ImportContext, paths: list[str]) -> None:
     for path in discover(paths, (".json", ".jsonl")):
         ctx.report.files += 1
-        if path.suffix == ".jsonl":
+        if path.suffix == ".jsonl" and any(map(_is_conversation, scan_jsonl(path))):
             for where, record in jsonl_records(path, ctx):
                 _import_record(ctx, path, where, where.rsplit(":", 1)[1], record)
-        elif first_char(path) == "[":
+        elif (path.suffix != ".jsonl" and first_char(path) == "["
+              and any(map(_is_conversation, scan_json_items(path)))):
             _import_array(ctx, path)
         else:
-            ctx.malformed(str(path), "expected a JSON list of messages or of records")
+            ctx.not_of_format(path, NOT_A_CHAT)
+
+
+def _is_conversation(item: Any) -> bool:
+    """A message, a record holding a message list (even empty: it names its task), or a
+    list of messages."""
+    if isinstance(item, dict):
+        return "role" in item or any(isinstance(item.get(k), list) for k in MESSAGE_KEYS)
+    return isinstance(item, list) and any(isinstance(m, dict) and "role" in m for m in item)
 
 
 def _import_array(ctx: ImportContext, path: Path) -> None:
@@ -62,6 +74,9 @@ def _import_array(ctx: ImportContext, path: Path) -> None:
 
 
 def _import_record(ctx: ImportContext, path: Path, where: str, index: str, record: Any) -> None:
+    if record == []:  # nothing in it, not even a task to name: no session
+        ctx.ignore("openai-chat empty message lists")
+        return
     messages = record if isinstance(record, list) else None
     if isinstance(record, dict):
         messages = next((record[k] for k in MESSAGE_KEYS if isinstance(record.get(k), list)), None)

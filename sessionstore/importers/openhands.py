@@ -23,6 +23,8 @@ from .core import (
     jsonl_records,
     obj,
     parse_time,
+    scan_json_items,
+    scan_jsonl,
     short,
     text_of,
     tokens,
@@ -33,6 +35,8 @@ AGENT = "openhands"
 STATES = {"running": "active", "awaiting_user_input": "idle", "paused": "idle",
           "error": "error", "stopped": "stopped", "rate_limited": "idle"}
 SPEECH = ("message", "think", "system")
+NOT_EVENTS = "not an OpenHands event list: no action or observation events"
+NOT_RECORDS = "not OpenHands output: no record with a history list of events"
 ENVELOPE = {"id", "timestamp", "source", "message", "action", "observation", "cause", "args",
             "extras", "content", "tool_call_metadata", "timeout", "success"}
 
@@ -41,16 +45,28 @@ def import_openhands(ctx: ImportContext, paths: list[str]) -> None:
     for path in discover(paths, (".json", ".jsonl")):
         ctx.report.files += 1
         if path.suffix == ".jsonl":
+            if not any(map(_is_record, scan_jsonl(path))):
+                ctx.not_of_format(path, NOT_RECORDS)
+                continue
             for where, record in jsonl_records(path, ctx):
                 _import_record(ctx, path, where, record)
-        elif first_char(path) == "[":
+        elif first_char(path) == "[" and any(map(_is_event, scan_json_items(path))):
             _import_events(ctx, path.name, str(path), json_items(path, ctx), {})
         else:
-            ctx.malformed(str(path), "expected a JSON list of OpenHands events")
+            ctx.not_of_format(path, NOT_EVENTS)
+
+
+def _is_record(record: Any) -> bool:
+    """A resolver record: with its history, even empty (it still names the issue and run)."""
+    return isinstance(record, dict) and isinstance(record.get("history"), list)
+
+
+def _is_event(event: Any) -> bool:
+    return isinstance(event, dict) and bool(event.get("action") or event.get("observation"))
 
 
 def _import_record(ctx: ImportContext, path: Path, where: str, record: Any) -> None:
-    if not isinstance(record, dict) or not isinstance(record.get("history"), list):
+    if not _is_record(record):
         ctx.malformed(where, "a record needs a history list of events")
         return
     issue = record.get("issue") if isinstance(record.get("issue"), dict) else {}
@@ -89,7 +105,7 @@ class _Events:
         if self.finished:
             self.w.ctx.ignore("openhands events after finish")
             return
-        if not isinstance(event, dict) or not (event.get("action") or event.get("observation")):
+        if not _is_event(event):
             raise RecordError("an event needs an action or an observation")
         first, self.first = self.first, False
         if event.get("action"):

@@ -15,11 +15,21 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from .core import ImportContext, RecordError, SessionWriter, discover, json_items, short
+from .core import (
+    ImportContext,
+    RecordError,
+    SessionWriter,
+    discover,
+    has_array,
+    json_items,
+    short,
+)
 from .openai_chat import add_openai_message
 
 FORMAT = "swe-agent"
 KEPT_INFO = ("exit_status", "submission", "model_stats")
+LISTS = ("trajectory", "history")
+NOT_A_TRAJECTORY = "not a SWE-agent trajectory: no history or trajectory list"
 
 
 def import_swe_agent(ctx: ImportContext, paths: list[str]) -> None:
@@ -29,6 +39,9 @@ def import_swe_agent(ctx: ImportContext, paths: list[str]) -> None:
 
 
 def _import_file(ctx: ImportContext, path: Path) -> None:
+    if not has_array(path, LISTS):  # even empty lists make a session: the run's exit status
+        ctx.not_of_format(path, NOT_A_TRAJECTORY)
+        return
     quiet = dataclasses.replace(ctx, progress=None)  # extra passes do not move the bar
     info = next((item for _, item in json_items(path, quiet, "info")), None)
     info = info if isinstance(info, dict) else {}
