@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 NAMESPACE = uuid.UUID("5e55105e-0000-4000-8000-000000000001")
 MAX_PROBLEMS_KEPT = 200
+MAX_DEPTH = 100  # levels of lists and objects in a record: real transcripts use a few dozen
+TOO_DEEP = f"nested too deeply to import (more than {MAX_DEPTH} levels of lists and objects)"
 Progress = Callable[[int], None]
 """Called with the number of bytes just read, to drive a progress bar."""
 
@@ -281,10 +283,13 @@ def discover(paths: Iterable[str | Path], suffixes: tuple[str, ...]) -> list[Pat
 
 
 def jsonl_records(
-    path: Path, ctx: ImportContext, on_bad_line: Callable[[str, str], None] | None = None
+    path: Path,
+    ctx: ImportContext,
+    on_bad_line: Callable[[str, str], None] | None = None,
+    max_depth: int | None = MAX_DEPTH,
 ) -> Iterator[tuple[str, Any]]:
-    """``(where, record)`` for each non-blank line; a line that is not JSON is reported (to
-    ``on_bad_line`` if given, else as malformed)."""
+    """``(where, record)`` for each non-blank line; a line that is not JSON, or nests deeper
+    than ``max_depth``, is reported (to ``on_bad_line`` if given, else as malformed)."""
     report = on_bad_line or ctx.malformed
     with path.open("rb") as f:
         for lineno, raw in enumerate(f, 1):
@@ -293,9 +298,43 @@ def jsonl_records(
                 continue
             where = f"{path}:{lineno}"
             try:
-                yield where, json.loads(raw)
-            except ValueError as e:
-                report(where, f"not a JSON line ({e})")
+                record = parse_json(raw, max_depth)
+            except RecordError as e:
+                report(where, str(e))
+                continue
+            yield where, record
+
+
+def parse_json(raw: bytes | str, max_depth: int | None = MAX_DEPTH) -> Any:
+    """One JSON value (a line, a field holding JSON text); ``RecordError`` if it is not JSON
+    or nests too deeply.
+
+    A record nested thousands of levels deep would exhaust the interpreter's stack in
+    whatever walks it next (the parser, the store's encoder): it is refused here, as one
+    malformed record, before anything else touches it.
+    """
+    try:
+        value = json.loads(raw)
+    except ValueError as e:
+        raise RecordError(f"not a JSON line ({e})") from None
+    except RecursionError:
+        raise RecordError(TOO_DEEP) from None
+    if max_depth is not None and nested_deeper(value, max_depth):
+        raise RecordError(TOO_DEEP)
+    return value
+
+
+def nested_deeper(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and objects more than ``limit`` levels deep (a loop, so
+    that the check itself cannot overflow the stack)."""
+    pending: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        pending.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def scan_jsonl(path: Path) -> Iterator[Any]:
@@ -304,15 +343,17 @@ def scan_jsonl(path: Path) -> Iterator[Any]:
     with path.open("rb") as f:
         for raw in f:
             try:
-                yield json.loads(raw)
-            except ValueError:
+                yield parse_json(raw)
+            except RecordError:
                 continue
 
 
 def scan_json_items(path: Path, prefix: str = "item") -> Iterator[Any]:
     """The items under ``prefix`` of a JSON file, up to where it breaks, without a report."""
     with path.open("rb") as f, contextlib.suppress(ijson.JSONError):
-        yield from ijson.items(f, prefix, use_float=True)
+        for item in ijson.items(f, prefix, use_float=True):
+            if not nested_deeper(item, MAX_DEPTH):
+                yield item
 
 
 def has_array(path: Path, keys: tuple[str, ...]) -> bool:
@@ -352,8 +393,11 @@ def json_items(path: Path, ctx: ImportContext, prefix: str = "item") -> Iterator
     with path.open("rb") as f:
         try:
             for item in ijson.items(_CountingReader(f, ctx), prefix, use_float=True):
-                yield f"{path}:{prefix}[{count}]", item
-                count += 1
+                where, count = f"{path}:{prefix}[{count}]", count + 1
+                if nested_deeper(item, MAX_DEPTH):
+                    ctx.malformed(where, TOO_DEEP)
+                else:
+                    yield where, item
         except ijson.JSONError as e:
             ctx.malformed(f"{path}:{prefix}[{count}]", f"malformed JSON, rest of file unread ({e})")
 

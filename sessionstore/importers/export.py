@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from ..domain import events as ev
 from ..domain.errors import BackendError, IntegrityError, InvalidInput, SessionStoreError
 from ..storage.codec import EventCodec, link_hash
-from .core import ImportContext, RecordError, discover, jsonl_records, scan_jsonl
+from .core import TOO_DEEP, ImportContext, RecordError, discover, jsonl_records, scan_jsonl
 
 if TYPE_CHECKING:
     from ..core import EventRecord, StoreCore
@@ -244,7 +244,10 @@ class _ExportReader:
         self.newer = False
 
     def read(self) -> None:
-        for where, line in jsonl_records(self.path, self.ctx, on_bad_line=self._damaged):
+        # No depth limit: an export holds what the store took; only what json cannot parse
+        # (nested about a thousand levels) is refused.
+        lines = jsonl_records(self.path, self.ctx, on_bad_line=self._damaged, max_depth=None)
+        for where, line in lines:
             if isinstance(line, dict) and line.get("export") == HEADER:
                 self._header(where, line)
             elif self.newer:
@@ -348,11 +351,13 @@ def _ends(header: dict[str, Any]) -> dict[str, int]:
 
 def _read_event(codec: EventCodec, line: Any, group: list[tuple[str, ev.Event]]) -> ev.Event:
     """The event on ``line``, checked against its hash and the line before it."""
-    event = parse_line(line)
     try:
+        event = parse_line(line)
         _check_hash(codec, event, group)
     except InvalidInput as e:  # a value the store now refuses: it cannot be imported
         raise RecordError(str(e)) from None
+    except RecursionError:
+        raise RecordError(TOO_DEEP) from None
     return event
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from .core import (
     json_items,
     jsonl_records,
     obj,
+    parse_json,
     scan_json_items,
     scan_jsonl,
     text_of,
@@ -150,8 +150,8 @@ def tool_call(call: Any) -> dict[str, Any]:
         raise RecordError("a tool call needs a function name")
     arguments = function.get("arguments")
     if isinstance(arguments, str):
-        with contextlib.suppress(ValueError):  # not JSON: keep the text the model produced
-            arguments = json.loads(arguments)
+        with contextlib.suppress(RecordError):  # not JSON, or too deep: keep the model's text
+            arguments = parse_json(arguments)
     return {"id": call.get("id"), "name": name, "arguments": arguments}
 
 

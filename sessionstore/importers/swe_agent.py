@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from .core import (
+    MAX_DEPTH,
     ImportContext,
     RecordError,
     SessionWriter,
     discover,
     has_array,
     json_items,
+    nested_deeper,
     short,
 )
 from .openai_chat import add_openai_message
@@ -113,10 +115,12 @@ def _finish(writer: SessionWriter, where: str, exit_status: Any) -> None:
 
 
 def _literal(value: Any) -> Any:
-    """``model_stats`` is stored as a Python dict's repr in older files: read it safely."""
+    """``model_stats`` is stored as a Python dict's repr in older files: read it safely (text
+    that is no literal, or nests too deeply to store, stays text)."""
     if isinstance(value, str) and value.startswith("{"):
         try:
-            return ast.literal_eval(value)
-        except (ValueError, SyntaxError):
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError, RecursionError, MemoryError):
             return value
+        return value if nested_deeper(parsed, MAX_DEPTH) else parsed
     return value
