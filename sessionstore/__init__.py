@@ -8,6 +8,7 @@ from .core import EventRecord
 from .domain.errors import (
     AgentLimitReached,
     BackendError,
+    BatchAborted,
     CheckpointNotFound,
     CheckpointsChanged,
     ConcurrencyConflict,
@@ -34,6 +35,7 @@ __all__ = [
     "AgentLimitReached",
     "AgentStatus",
     "BackendError",
+    "BatchAborted",
     "CheckpointNotFound",
     "CheckpointsChanged",
     "ConcurrencyConflict",

@@ -11,6 +11,7 @@ Every error says what happened and what to do about it::
     ├── SessionClosed                                 a change to a session in a terminal status
     ├── AgentLimitReached / DuplicateAgent / UnknownAgent
     ├── DuplicateTask / UnknownTask
+    ├── BatchAborted                                  a nested batch failed: nothing stored
     ├── ConcurrencyConflict                           a stale writer; nothing was written
     │   └── CheckpointsChanged                        another store changed a checkpoint chain
     ├── IntegrityError                                stored bytes do not match their hash chain
@@ -94,6 +95,10 @@ class UnknownTask(SessionStoreError):
     """No started task has this id."""
 
 
+class BatchAborted(SessionStoreError):
+    """A batch nested in another raised; the outer batch stored nothing (no savepoints)."""
+
+
 class ConcurrencyConflict(SessionStoreError):
     """Another writer appended first. Nothing was written: re-read and try again."""
 
@@ -104,15 +109,22 @@ class CheckpointsChanged(ConcurrencyConflict):
     store's own checkpoint writes and prunes do)."""
 
 
-def retry_on(conflict: type[ConcurrencyConflict], operation: Callable[[], T], attempts: int) -> T:
-    """Run ``operation`` again after ``conflict``, up to ``attempts`` times: a conflict
-    changed nothing, so the next attempt starts from what is stored then."""
+def retry_on(
+    conflict: type[ConcurrencyConflict],
+    operation: Callable[[], T],
+    attempts: int,
+    pause: Callable[[int], None] = lambda attempt: None,
+) -> T:
+    """Run ``operation`` again after ``conflict``, up to ``attempts`` times, calling
+    ``pause(attempt)`` between tries: a conflict changed nothing, so the next attempt
+    starts from what is stored then."""
     for attempt in range(1, attempts + 1):
         try:
             return operation()
         except conflict:
             if attempt == attempts:
                 raise
+        pause(attempt)
     raise AssertionError("unreachable")
 
 

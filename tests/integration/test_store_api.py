@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from sessionstore import (
+    BatchAborted,
     ConcurrencyConflict,
     InvalidInput,
     SessionClosed,
@@ -41,6 +42,43 @@ def test_failed_batch_stores_nothing(file_store: SessionStore) -> None:
     assert [m.content for m in state.messages] == ["kept"]
     assert state.status == "created"
     assert file_store.add_message(sid, "user", "next") == 3
+
+
+def test_a_failed_nested_batch_aborts_the_outer_one_even_when_caught(
+    file_store: SessionStore,
+) -> None:
+    sid = file_store.create_session("s", agent_id="main")
+    aborted = pytest.raises(BatchAborted, match=r"nested in this one failed \(ValueError: inner")
+    with aborted, file_store.batch():
+        file_store.add_message(sid, "user", "outer 1")
+        try:
+            with file_store.batch():
+                file_store.add_message(sid, "user", "inner")
+                raise ValueError("inner")
+        except ValueError:
+            pass
+        file_store.add_message(sid, "user", "outer 2")
+    assert file_store.state(sid).messages == [] and file_store.current_version(sid) == 1
+    with file_store.batch(), file_store.batch():  # the next batch starts clean
+        file_store.add_message(sid, "user", "nested and fine")
+    assert [m.content for m in file_store.state(sid).messages] == ["nested and fine"]
+
+
+def test_a_refused_whatif_inside_a_batch_leaves_no_half_made_fork(
+    file_store: SessionStore,
+) -> None:
+    sid = file_store.create_session("s", agent_id="main")
+    file_store.change_status(sid, "active")
+    file_store.add_message(sid, "user", "hi")
+    file_store.complete(sid)
+
+    def doubled(event: object) -> list[object]:
+        return [event, event] if type(event).__name__ == "SessionCompleted" else [event]
+
+    refused = pytest.raises(InvalidInput, match="nothing was written")
+    with pytest.raises(BatchAborted), file_store.batch(), refused:
+        file_store.whatif(sid, at_version=2, transform=doubled)  # type: ignore[arg-type]
+    assert [r["id"] for r in file_store.sessions(limit=None)] == [sid]
 
 
 def test_events_carry_version_type_times_data_and_chained_hashes(store: SessionStore) -> None:
