@@ -34,6 +34,9 @@ from ..domain.state import Message
 
 HASH_SIZE = 32
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The times a datetime can hold once in UTC: outside them, reading back would overflow.
+_FIRST_MICROS = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_LAST_MICROS = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 
 
 class ZstdCompressor(Compressor):
@@ -85,7 +88,10 @@ def to_micros(moment: datetime | None) -> int | None:
     if moment.tzinfo is None:
         raise InvalidInput(f"time {moment.isoformat()} has no time zone; pass an aware datetime")
     delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if not _FIRST_MICROS <= micros <= _LAST_MICROS:  # in UTC, it would not read back
+        raise InvalidInput(f"time {moment.isoformat()} is outside years 1 to 9999 in UTC")
+    return micros
 
 
 def from_micros(micros: int | None) -> datetime | None:
@@ -120,26 +126,45 @@ def stored_data(event: Event) -> dict[str, Any]:
         if value.__class__ in _SCALARS or isinstance(value, Enum):
             data[name] = value
         elif value.__class__ not in (list, dict) or value:
-            return _finite(_compact(event.data()))
+            return _json_like(_compact(event.data()))
     return data
 
 
-def _finite(data: dict[str, Any]) -> dict[str, Any]:
-    """``data``, or a ValueError if it holds a NaN or an infinity anywhere.
+MAX_DEPTH = 100
+"""Deepest nesting of lists and dicts accepted in metadata and tool-call arguments."""
 
-    msgpack stores them, but JSON cannot write them: exports, read models and ``--json``
-    would hold text that strict JSON parsers refuse. A loop, not recursion, so a deeply
-    nested value cannot exhaust the stack here (msgpack refuses it with its own error)."""
-    pending: list[Any] = [data]
+
+def _json_like(data: dict[str, Any]) -> dict[str, Any]:
+    """``data``, or a ValueError for what msgpack would store but nothing could read back.
+
+    - NaN and infinities: JSON cannot write them, so exports, read models and ``--json``
+      would hold text that strict JSON parsers refuse;
+    - a key that is not a string: msgpack refuses it when reading;
+    - a datetime outside years 1 to 9999 once in UTC: it overflows when read;
+    - nesting deeper than ``MAX_DEPTH``: JSON encoders and decoders recurse per level.
+
+    A loop, not recursion, so a deeply nested value cannot exhaust the stack here."""
+    pending: list[tuple[Any, int]] = [(data, 0)]
     while pending:
-        value = pending.pop()
-        if value.__class__ is float and not math.isfinite(value):
+        value, depth = pending.pop()
+        if isinstance(value, dict | list | tuple):
+            if depth >= MAX_DEPTH:
+                raise ValueError(f"a value is nested more than {MAX_DEPTH} levels deep")
+            if isinstance(value, dict):
+                _check_keys(value)
+                value = value.values()
+            pending.extend((item, depth + 1) for item in value)
+        elif value.__class__ is float and not math.isfinite(value):
             raise ValueError(f"{value!r} is not a JSON number: store it as a string or None")
-        if isinstance(value, dict):
-            pending.extend(value.values())
-        elif isinstance(value, list | tuple):
-            pending.extend(value)
+        elif isinstance(value, datetime):
+            to_micros(value)  # aware, and within years 1 to 9999 in UTC
     return data
+
+
+def _check_keys(mapping: dict[Any, Any]) -> None:
+    for key in mapping:
+        if not isinstance(key, str):
+            raise ValueError(f"key {key!r} is not a string: JSON objects have string keys")
 
 
 def _data_fields(cls: type[Event]) -> tuple[str, ...]:
@@ -174,12 +199,9 @@ class EventCodec:
         return packer
 
     def encode_body(self, event: Event) -> bytes:
+        recorded, occurred = to_micros(event.recorded_at), to_micros(event.occurred_at)
         try:
-            fields = [
-                to_micros(event.recorded_at),
-                to_micros(event.occurred_at),
-                stored_data(event),
-            ]
+            fields = [recorded, occurred, stored_data(event)]
             packed: bytes = self._packer().pack(fields)  # resets itself if packing fails
             return packed
         except (TypeError, ValueError, OverflowError) as e:

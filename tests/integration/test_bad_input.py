@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -18,6 +19,15 @@ from sessionstore import (
 from sessionstore.domain.events import MAX_CONTENT_BYTES
 
 GHOST = "00000000-0000-4000-8000-000000000000"
+EARLIEST_PLUS_5 = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))  # year 0 in UTC
+
+
+def nested(levels: int) -> list[Any]:
+    """A list nested ``levels`` deep."""
+    value: list[Any] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
 
 
 def snapshot(path: str) -> list[tuple[Any, ...]]:
@@ -97,6 +107,30 @@ CASES: list[tuple[str, Callable[[SessionStore, str], object], type[Exception], s
             {"name": "calc", "arguments": {"limit": float("inf")}}]),
         InvalidInput,
         "inf is not a JSON number",
+    ),
+    (
+        "a nested key that is not a string",
+        lambda s, sid: s.add_message(sid, "user", "hi", metadata={"a": {1: "x"}}),
+        InvalidInput,
+        "key 1 is not a string: JSON objects have string keys",
+    ),
+    (
+        "a metadata time before year 1 in UTC",
+        lambda s, sid: s.add_message(sid, "user", "hi", metadata={"t": EARLIEST_PLUS_5}),
+        InvalidInput,
+        "is outside years 1 to 9999 in UTC",
+    ),
+    (
+        "occurred_at before year 1 in UTC",
+        lambda s, sid: s.add_message(sid, "user", "hi", occurred_at=EARLIEST_PLUS_5),
+        InvalidInput,
+        "time 0001-01-01T00:00:00+05:00 is outside years 1 to 9999 in UTC",
+    ),
+    (
+        "metadata nested too deeply",
+        lambda s, sid: s.add_message(sid, "user", "hi", metadata={"deep": nested(101)}),
+        InvalidInput,
+        "a value is nested more than 100 levels deep",
     ),
     (
         "integer beyond 64 bits",
