@@ -199,6 +199,11 @@ _META = (
     "checkpoint_id, session_id, version, label, created_at, automatic, parent_id, "
     "base_messages, message_count, token_count, raw_size, compressed_size, checksum"
 )
+# What reads select: the bytes columns cast to BLOB, so a value edited into TEXT by hand
+# (``blob || ''`` in the sqlite3 shell) reads as bytes and fails its checksum like any
+# damage, instead of failing to decode as UTF-8 inside the driver.
+_SELECT_META = _META.replace("checksum", "CAST(checksum AS BLOB) AS checksum")
+_SELECT_ALL = f"{_SELECT_META}, CAST(blob AS BLOB) AS blob"
 _IDS_PER_QUERY = 500  # under SQLite's limit on a statement's parameters
 _NEWEST_FIRST = "ORDER BY version DESC, created_at DESC, checkpoint_id DESC"
 
@@ -250,14 +255,14 @@ class SQLiteCheckpointStore(CheckpointStore):
 
     def get(self, checkpoint_id: str) -> CheckpointRecord | None:
         return self._one(
-            f"SELECT {_META}, blob FROM session_checkpoints WHERE checkpoint_id = ?",
+            f"SELECT {_SELECT_ALL} FROM session_checkpoints WHERE checkpoint_id = ?",
             (checkpoint_id,),
         )
 
     def list(self, session_id: str) -> list[CheckpointRecord]:
         with self._datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT {_META} FROM session_checkpoints WHERE session_id = ? "
+                f"SELECT {_SELECT_META} FROM session_checkpoints WHERE session_id = ? "
                 "ORDER BY version, created_at, checkpoint_id",
                 (session_id,),
             )
@@ -265,7 +270,7 @@ class SQLiteCheckpointStore(CheckpointStore):
 
     def nearest(self, session_id: str, version: int) -> CheckpointRecord | None:
         return self._one(
-            f"SELECT {_META}, blob FROM session_checkpoints WHERE session_id = ? "
+            f"SELECT {_SELECT_ALL} FROM session_checkpoints WHERE session_id = ? "
             f"AND version <= ? {_NEWEST_FIRST} LIMIT 1",
             (session_id, version),
         )
@@ -281,7 +286,7 @@ class SQLiteCheckpointStore(CheckpointStore):
 
     def children(self, checkpoint_ids: Iterable[str]) -> builtins.list[CheckpointRecord]:
         with self._datastore.transaction(commit=False) as c:
-            rows = _select_in(c, _META, "parent_id", sorted(set(checkpoint_ids)))
+            rows = _select_in(c, _SELECT_META, "parent_id", sorted(set(checkpoint_ids)))
             return sorted(map(record_from_row, rows), key=checkpoint_order)
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> CheckpointRecord | None:

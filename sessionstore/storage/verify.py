@@ -88,7 +88,12 @@ class _Chain:
         except IntegrityError:
             return b""  # the hash check below reports the row
         assert isinstance(forked, SessionForked)
-        return self.log.hash_at(forked.parent_id, forked.parent_version)
+        try:
+            return self.log.hash_at(forked.parent_id, forked.parent_version)
+        except IntegrityError as e:  # the parent's own chain reports the row itself
+            self._fail(row.originator_version, "unreadable",
+                       f"the parent event it links to cannot be read: {e}")
+            return b""
 
     def _link(self, row: StoredEvent) -> None:
         version = row.originator_version
@@ -111,10 +116,12 @@ class _Chain:
         elif self.expected is None:
             self._fail(self.head.first_version, "missing", "every event of the session is gone")
         elif self.expected - 1 != self.head.version:
+            last = self.expected - 1
             self._fail(
-                self.expected,
-                "missing",
-                f"the log ends at {self.expected - 1} but the head says {self.head.version}",
+                # The first event missing below the head, or the last one beyond it.
+                self.expected if last < self.head.version else last,
+                "missing" if last < self.head.version else "head",
+                f"the log ends at {last} but the head says {self.head.version}",
             )
         elif self.prev != self.head.hash:
             self._fail(self.head.version, "altered", "the last hash does not match the head")

@@ -102,3 +102,20 @@ def test_an_intact_store_verifies_clean(
     with SessionStore(template[0]) as store:
         assert store.verify().ok
         assert len(store.checkpoints(template[1])) >= 34 // EVERY
+
+
+def test_blobs_edited_into_text_still_read_as_their_bytes(
+    template: tuple[str, str, dict[int, SessionState]], tmp_path: Path
+) -> None:
+    source, sid, lives = template
+    path = str(tmp_path / "copy.db")
+    Path(path).write_bytes(Path(source).read_bytes())
+    with sqlite3.connect(path) as db:  # what `blob || ''` in the sqlite3 shell does
+        db.execute("UPDATE session_checkpoints SET blob = blob || '', checksum = checksum || ''")
+        (kind,) = db.execute("SELECT DISTINCT typeof(blob) FROM session_checkpoints").fetchone()
+    assert kind == "text"
+    with SessionStore(path, checkpoint_every=EVERY) as store:
+        assert store.verify().ok
+        for version in (12, 20, max(lives)):
+            assert store.state(sid, at_version=version) == lives[version]
+        assert store.add_message(sid, "user", "after") == max(lives) + 1

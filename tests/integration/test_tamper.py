@@ -177,3 +177,38 @@ def test_deleting_the_last_event_is_detected_through_the_head(
         problem = store.verify(sid).problems[0]
         assert problem.kind == "missing"
         assert problem.version == last_version
+
+
+def test_a_head_behind_the_log_names_the_event_beyond_it(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.db")
+    sid, _ = build(path, messages=3)
+    with SessionStore(path) as store:
+        last = store.current_version(sid)
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE session_heads SET version = version - 1 WHERE originator_id = ?",
+                   (sid.replace("-", ""),))
+    with SessionStore(path) as store:
+        problem = store.verify(sid).problems[0]
+    assert (problem.version, problem.kind) == (last, "head")
+    assert f"the log ends at {last} but the head says {last - 1}" in problem.detail
+
+
+def test_an_unreadable_fork_point_is_reported_for_both_sessions(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.db")
+    with SessionStore(path) as store:
+        parent = store.create_session("parent")
+        store.change_status(parent, "active")
+        store.add_message(parent, "user", "before the fork")
+        child = store.fork(parent, at_version=3)
+        store.add_message(child, "user", "in the fork")
+    db = sqlite3.connect(path)
+    with db:
+        db.execute(f"UPDATE {EVENTS} SET state = x'' WHERE originator_id = ? AND "
+                   "originator_version = 3", (parent.replace("-", ""),))
+    with SessionStore(path) as store:
+        report = store.verify()
+    problems = {p.session_id: p for p in report.problems}
+    assert (problems[parent].version, problems[parent].kind) == (3, "unreadable")
+    assert (problems[child].version, problems[child].kind) == (4, "unreadable")
+    assert "the parent event it links to cannot be read" in problems[child].detail
