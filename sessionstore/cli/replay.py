@@ -157,10 +157,13 @@ def fork(cli: CliContext, session_id: str, at_version: int | None, checkpoint: s
     with cli.store() as store:
         new_id = store.fork(session_id, at_version=at_version, checkpoint=checkpoint,
                             name=name, label=label)
-        version = store.current_version(new_id)
-    emit(cli, {"session_id": new_id, "parent_id": session_id, "version": version},
-         lambda: console.print(f"forked [bold]{new_id}[/] from {session_id} "
-                               f"(its first own event is version {version})"))
+        start = store.state(new_id).lineage[-1]
+    # A fork at a version inside a fork's inherited part is stored as a fork of the
+    # session that wrote that version: name the parent the store records.
+    parent, version = start.parent_id, start.parent_version + 1
+    emit(cli, {"session_id": new_id, "parent_id": parent, "version": version},
+         lambda: console.print(f"forked [bold]{new_id}[/] from {parent} at version "
+                               f"{version - 1} (its first own event is version {version})"))
 
 
 def _messages_panel(title: str, messages: list[Message]) -> Panel:

@@ -109,3 +109,16 @@ def test_errors_exit_with_documented_codes(session_db: tuple[str, str]) -> None:
     run(db, "replay", sid, "--time", "yesterday", code=2)
     run(db, "replay", sid, "--checkpoint", "no-such-checkpoint", code=3)
     run(db, "fork", sid, "--version", "3", "--checkpoint", "x", code=2)
+
+
+def test_a_fork_inside_a_forks_inherited_part_names_the_parent_it_is_stored_under(
+    session_db: tuple[str, str],
+) -> None:
+    db, sid = session_db
+    first = as_json(db, "fork", sid, "--version", "20")["session_id"]
+    again = as_json(db, "fork", first, "--version", "12")  # version 12 is the root's event
+    assert (again["parent_id"], again["version"]) == (sid, 13)
+    with SessionStore(db) as store:
+        assert store.session(again["session_id"])["forked_from"] == sid
+    text = " ".join(run(db, "fork", first, "--version", "21").output.split())
+    assert f"from {first} at version 21" in text
