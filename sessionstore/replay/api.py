@@ -258,11 +258,25 @@ class ReplayMixin(AutoCheckpointMixin):
         return self._build_state(session_id, record.version)
 
     def _checkpoint_of(self, session_id: str, checkpoint_id: str) -> CheckpointRecord:
+        """The checkpoint, if it is in ``session_id``'s history: its own, or an ancestor's
+        up to the fork point (a fork's state lists those in ``checkpoint_ids`` too)."""
         record = self.checkpoint_info(checkpoint_id)
-        if record.session_id != session_id:
+        owner, upto = session_id, None
+        while owner != record.session_id:
+            head = self._require_exists(owner)
+            if head.first_version == 1:
+                raise InvalidInput(
+                    f"checkpoint {checkpoint_id} belongs to session {record.session_id}, "
+                    f"which is not in {session_id}'s history; list a session's checkpoints "
+                    "with `sessionstore checkpoints`"
+                )
+            forked = self._forked_event(owner, head.first_version)
+            owner = forked.parent_id
+            upto = forked.parent_version if upto is None else min(upto, forked.parent_version)
+        if upto is not None and record.version > upto:
             raise InvalidInput(
-                f"checkpoint {checkpoint_id} belongs to session {record.session_id}, not "
-                f"{session_id}; list a session's checkpoints with `sessionstore checkpoints`"
+                f"checkpoint {checkpoint_id} of session {record.session_id} is at version "
+                f"{record.version}, after {session_id} forked from it (at {upto})"
             )
         return record
 

@@ -252,6 +252,27 @@ def test_fork_in_the_parent_part_of_a_fork_names_the_owner(store: SessionStore) 
     assert store.state(grandchild, at_version=5) == store.state(sid, at_version=5)
 
 
+def test_a_fork_uses_the_checkpoints_its_state_lists_from_its_parent(
+    store: SessionStore,
+) -> None:
+    sid = new_session(store, 6)
+    early = store.checkpoint(sid)
+    grow(store, sid, 4, start=6)
+    late = store.checkpoint(sid)
+    child = store.fork(sid, at_version=store.checkpoint_info(early).version + 2)
+    assert early in store.state(child).checkpoint_ids
+    point = store.checkpoint_info(early).version
+    assert store.state(child, checkpoint=early) == store.state(sid, at_version=point)
+    grandchild = store.fork(child, checkpoint=early)
+    assert store.state(grandchild).lineage[-1].parent_id == sid
+    assert store.state(grandchild).version == point + 1
+    with pytest.raises(InvalidInput, match=r"after .* forked from it"):
+        store.state(child, checkpoint=late)  # made after the fork point
+    other = new_session(store, 2)
+    with pytest.raises(InvalidInput, match=r"which is not in .* history"):
+        store.state(other, checkpoint=early)
+
+
 def test_a_fork_of_a_completed_session_is_open(store: SessionStore) -> None:
     sid = new_session(store, 2)
     store.change_status(sid, "active")
