@@ -21,7 +21,8 @@ INPUT_SUFFIXES = {".json", ".jsonl", ".traj"}  # what the importers read: sizes 
 @click.argument("format", type=click.Choice(sorted(FORMATS)))
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--strict", is_flag=True,
-              help="Stop at the first malformed record; nothing of that session is written.")
+              help="Stop at the first malformed record, or session this store cannot take; "
+                   "nothing of that session is written.")
 @pass_cli
 def import_command(cli: CliContext, format: str, paths: tuple[str, ...], strict: bool) -> None:
     """Import transcripts in FORMAT from files or folders (searched recursively).
@@ -29,9 +30,12 @@ def import_command(cli: CliContext, format: str, paths: tuple[str, ...], strict:
     Formats: claude-code (JSONL, sidechains in <session>/subagents/ become sub-agent
     sessions), swe-agent (.traj), openai-chat (JSON list of messages or of records),
     openhands (event lists), jsonl (a `sessionstore export`). Importing the same files
-    again writes nothing and reports the sessions as already there. Malformed records are
-    skipped and counted (exit 0) unless --strict (exit 2). A file with no record of the
-    format creates no session: it is skipped (or, under --strict, refused).
+    again writes nothing and reports the sessions as already there; a later export of a
+    session adds the events the store does not have yet. Malformed records are skipped and
+    counted (exit 0) unless --strict (exit 2); so are sessions this store cannot take (a
+    sub-agent whose parent is not here, another history of a session), each with what to
+    do. A file with no record of the format creates no session: it is skipped (or, under
+    --strict, refused).
 
     \b
     Example:
@@ -64,6 +68,8 @@ def _as_json(report: ImportReport) -> dict[str, object]:
     return {
         "created": report.created,
         "existing": report.existing,
+        "extended": report.extended,
+        "not_imported": report.not_imported,
         "events": report.events,
         "files": report.files,
         "malformed": report.malformed,
@@ -80,6 +86,9 @@ def _render(report: ImportReport) -> None:
     )
     if report.existing:
         console.print(f"{len(report.existing)} sessions already exist: not imported again")
+    if report.extended:
+        console.print(f"{len(report.extended)} sessions already here were extended with the "
+                      "export's later events")
     if report.skipped:
         table = Table("skipped records", "count", title="not part of the conversation")
         for reason, count in report.skipped.most_common():
@@ -89,6 +98,10 @@ def _render(report: ImportReport) -> None:
         console.print(f"{len(report.skipped_files)} files skipped, nothing in them to import:")
         for skipped in report.skipped_files:
             console.print(f"  {escape(skipped)}", soft_wrap=True)
+    if report.not_imported:
+        console.print(f"[yellow]{len(report.not_imported)} sessions not imported[/]:")
+        for refused in report.not_imported:
+            console.print(f"  {escape(refused)}", soft_wrap=True)
     if report.malformed:
         console.print(f"[yellow]{report.malformed} malformed records skipped[/]:")
         for problem in report.problems:

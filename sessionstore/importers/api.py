@@ -38,6 +38,11 @@ class ImportExportMixin:
         ``strict=True`` it raises ``ImportAborted`` and nothing of that session is written.
         A file with no record of the format creates no session: it is listed, with the
         reason, in ``skipped_files`` (``strict`` refuses it).
+        A ``jsonl`` export of a session the store holds the beginning of appends the later
+        events (``extended``); sessions the store cannot take (another history of a
+        session, a sub-agent whose parent is in no file read) are listed in
+        ``not_imported`` with what to do, and nothing of them is written (``strict``
+        refuses them).
         ``progress`` is called with the number of bytes read as the input streams in.
 
         >>> from sessionstore import SessionStore

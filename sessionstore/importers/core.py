@@ -75,11 +75,17 @@ def parse_time(value: Any) -> datetime | None:
 class ImportReport:
     """What an import did: sessions written, found already present, events, and skips.
 
+    ``extended`` names sessions the store held the beginning of, to which the import added
+    the later events. ``not_imported`` says, for each session whose records were sound but
+    that could not be written here (its parent is missing, or the store holds another
+    history of it), why and what to do; those are not malformed records.
     ``skipped_files`` names the files that held nothing of the format to import, and why.
     """
 
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
+    extended: list[str] = field(default_factory=list)
+    not_imported: list[str] = field(default_factory=list)
     events: int = 0
     files: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
@@ -110,6 +116,15 @@ class ImportContext:
                 f"{where}: {message}; stopped (--strict): nothing of this session was written"
             )
         self.report.problem(where, message)
+
+    def refuse(self, where: str, message: str) -> None:
+        """A sound session this store cannot take as it is: listed with what to do (it is
+        not a malformed record), or, like any other problem, a stop under ``strict``."""
+        if self.strict:
+            raise ImportAborted(
+                f"{where}: {message}; stopped (--strict): nothing of this session was written"
+            )
+        self.report.not_imported.append(f"{where}: {message}")
 
     @contextmanager
     def record(self, where: str) -> Iterator[None]:

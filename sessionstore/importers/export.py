@@ -10,6 +10,9 @@ Event data may hold values JSON has no type for (bytes, aware datetimes): they a
 base64 or ISO 8601 text, and the line's ``types`` names each by its JSON Pointer into
 ``data`` (``{"/metadata/when": "datetime"}``), so the import restores the exact value, which
 the hash covers.
+
+Exports may come in any order: one of a session the store holds the first events of adds
+the rest; one whose parent (a sub-agent's) is in a later file waits for it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,13 @@ from typing import IO, TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from ..domain import events as ev
-from ..domain.errors import BackendError, IntegrityError, InvalidInput, SessionStoreError
+from ..domain.errors import (
+    BackendError,
+    ConcurrencyConflict,
+    IntegrityError,
+    InvalidInput,
+    SessionStoreError,
+)
 from ..storage.codec import EventCodec, link_hash
 from .core import TOO_DEEP, ImportContext, RecordError, discover, jsonl_records, scan_jsonl
 
@@ -202,12 +211,37 @@ def parse_line(line: Any) -> ev.Event:
 
 
 def import_export(ctx: ImportContext, paths: list[str]) -> None:
+    waiting: list[_Waiting] = []  # sessions read before their parent: written at the end
     for path in discover(paths, (".jsonl",)):
         ctx.report.files += 1
         if any(map(_is_export_line, scan_jsonl(path))):
-            _ExportReader(ctx, path).read()
+            _ExportReader(ctx, path, waiting).read()
         else:
             ctx.not_of_format(path, NOT_AN_EXPORT)
+    _write_waiting(ctx, waiting)
+
+
+@dataclass
+class _Waiting:
+    """A whole session whose parent was not in the store when its file was read."""
+
+    path: Path
+    events: list[tuple[str, ev.Event]]
+
+
+def _write_waiting(ctx: ImportContext, waiting: list[_Waiting]) -> None:
+    """Files come in name order, not parents first (a folder of exports named by session
+    id): write each waiting session once its parent is in, passing over them until a pass
+    writes nothing more; those left are refused with what to do."""
+    while waiting:
+        left: list[_Waiting] = []
+        for session in waiting:
+            _write(ctx, session.path, session.events, left)
+        if len(left) == len(waiting):
+            break
+        waiting = left
+    for session in waiting:
+        _write(ctx, session.path, session.events)
 
 
 def _is_export_line(line: Any) -> bool:
@@ -233,8 +267,8 @@ class _ExportReader:
     would then be refused as different.
     """
 
-    def __init__(self, ctx: ImportContext, path: Path) -> None:
-        self.ctx, self.path = ctx, path
+    def __init__(self, ctx: ImportContext, path: Path, waiting: list[_Waiting]) -> None:
+        self.ctx, self.path, self.waiting = ctx, path, waiting
         self.codec = EventCodec()
         self.ends: dict[str, int] = {}  # from the header: each session's last exported version
         self.promised: str | None = None  # the session the header says the export is of
@@ -307,7 +341,7 @@ class _ExportReader:
         if gap is not None:
             self._not_imported(group.session_id, gap)
         else:
-            _write(self.ctx, self.path, group.events)
+            _write(self.ctx, self.path, group.events, self.waiting)
 
     def _gap(self, group: _Group) -> str | None:
         """Why ``group`` is not the whole of its session's export, or ``None``."""
@@ -377,34 +411,114 @@ def _check_hash(codec: EventCodec, event: ev.Event, group: list[tuple[str, ev.Ev
         )
 
 
-def _write(ctx: ImportContext, path: Path, group: list[tuple[str, ev.Event]]) -> None:
-    if not group:
-        return
+def _write(ctx: ImportContext, path: Path, group: list[tuple[str, ev.Event]],
+           waiting: list[_Waiting] | None = None) -> None:
+    """Write one session's whole export: create it, or complete what the store holds of it.
+
+    A session whose parent is not in the store yet goes to ``waiting`` when given (a later
+    file may bring the parent), else it is refused with what to do.
+    """
     session_id = group[0][1].session_id
     if ctx.exists(session_id):
-        version = ctx.store.current_version(session_id)
-        last = group[-1][1]
-        if version >= last.version and _hash_at(ctx, session_id, last.version) == last.hash:
-            ctx.report.existing.append(session_id)
-            return
-        ctx.malformed(f"{path}", f"session {session_id} exists with different events; not changed")
+        _extend(ctx, path, group)
         return
+    first = group[0][1]
+    if waiting is not None and _parent_missing(ctx, first):
+        waiting.append(_Waiting(path, group))
+        return
+    refusal = _cannot_start(ctx, first)
+    if refusal is not None:
+        ctx.refuse(str(path), f"session {session_id} is not imported: {refusal}")
+    elif _append(ctx, group):
+        ctx.report.created.append(session_id)
+
+
+def _extend(ctx: ImportContext, path: Path, group: list[tuple[str, ev.Event]]) -> None:
+    """A session the store holds already. If its events are the export's first ones (its
+    hash at the last version both hold is the export's: the chain vouches for every event
+    before), the export's later events are appended; if they differ, nothing changes."""
+    session_id = group[0][1].session_id
+    version = ctx.store.current_version(session_id)
+    shared = min(version, group[-1][1].version)
+    exported = next((e.hash for _, e in group if e.version == shared), None)
+    if exported != _hash_at(ctx, session_id, shared):
+        ctx.refuse(str(path), f"session {session_id} is not imported: this store holds "
+                   f"different events for it (at event {shared}), so the two hold different "
+                   "histories of it; it was not changed. To keep both, import the file into "
+                   "another store")
+        return
+    later = [(where, e) for where, e in group if e.version > version]
+    if not later:
+        ctx.report.existing.append(session_id)
+    elif _append(ctx, later):
+        ctx.report.extended.append(session_id)
+
+
+def _parent_missing(ctx: ImportContext, first: ev.Event) -> bool:
+    parent = _parent_of(first)
+    return parent is not None and not ctx.exists(parent)
+
+
+def _parent_of(first: ev.Event) -> str | None:
+    """The session a sub-agent's or a fork's first event names as its parent."""
+    return first.parent_id if isinstance(first, ev.SessionCreated | ev.SessionForked) else None
+
+
+def _cannot_start(ctx: ImportContext, first: ev.Event) -> str | None:
+    """Why the store cannot start the session ``first`` starts, and what to do, or ``None``.
+
+    Its parent must be there; a fork's parent must also hold, at the fork point, the event
+    the fork's hash links to, or the fork would be stored on another history than its own.
+    """
+    parent = _parent_of(first)
+    if parent is None:
+        return None
+    if not ctx.exists(parent):
+        role = "it forks" if isinstance(first, ev.SessionForked) else "its parent is"
+        return (f"{role} session {parent}, which is not in this store; import {parent}'s "
+                "export first, then this file again")
+    if not isinstance(first, ev.SessionForked):
+        return None
+    at, held = first.parent_version, ctx.store.current_version(parent)
+    if held < at:
+        return (f"it forks session {parent} at event {at}, but this store holds {held} of its "
+                f"events; import an export of {parent} that reaches event {at} first")
+    if _hash_at(ctx, parent, at) != first.prev_hash:
+        return (f"it forks session {parent} at event {at}, where this store holds different "
+                f"events of {parent}; to keep both histories, import the file into another store")
+    return None
+
+
+def _append(ctx: ImportContext, group: list[tuple[str, ev.Event]]) -> bool:
+    """Accept ``group``'s events in one batch, all or none; whether they were written."""
+    session_id = group[0][1].session_id
     try:
         with ctx.store.batch():
             for where, event in group:  # noqa: B007 (where names the refused line)
-                ctx.store.accept(session_id, event)
-    except BackendError:
+                _accept_in_place(ctx, session_id, event)
+    except (BackendError, ConcurrencyConflict):
         raise
     except SessionStoreError as e:  # the domain refused an event: nothing was written
         ctx.malformed(where, str(e))
-        return
-    stored = [r.hash for r in ctx.store.events(session_id, after=group[0][1].version - 1)]
+        return False
+    first, last = group[0][1].version, group[-1][1].version
+    stored = [r.hash for r in ctx.store.events(session_id, after=first - 1, upto=last)]
     if stored != [e.hash for _, e in group]:  # cannot happen unless the domain rules changed
         raise IntegrityError(
             f"{group[0][0]}: re-imported session {session_id} got other hashes than exported"
         )
-    ctx.report.created.append(session_id)
     ctx.report.events += len(group)
+    return True
+
+
+def _accept_in_place(ctx: ImportContext, session_id: str, event: ev.Event) -> None:
+    """``accept`` numbers an event to follow what the session holds: one that lands at
+    another version means another writer added events after the import looked."""
+    if ctx.store.accept(session_id, event) != event.version:
+        raise ConcurrencyConflict(
+            f"session {session_id} was written to while it was imported; nothing of this "
+            "import of it was written: import the file again"
+        )
 
 
 def _hash_at(ctx: ImportContext, session_id: str, version: int) -> bytes:
