@@ -92,6 +92,14 @@ class ImportReport:
     malformed: int = 0
     problems: list[str] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)
+    _existing_ids: set[str] = field(default_factory=set, repr=False, compare=False)
+
+    def already_here(self, session_id: str) -> None:
+        """Count a session found already stored once, however many files hold it (a fork's
+        export holds its ancestors' events too)."""
+        if session_id not in self._existing_ids:
+            self._existing_ids.add(session_id)
+            self.existing.append(session_id)
 
     def problem(self, where: str, message: str) -> None:
         self.malformed += 1
@@ -182,7 +190,7 @@ class ImportContext:
         """
         session_id = session_uuid(fmt, source_id)
         if self.exists(session_id):
-            self.report.existing.append(session_id)
+            self.report.already_here(session_id)
             yield None
             return
         try:

@@ -449,7 +449,7 @@ def _extend(ctx: ImportContext, path: Path, group: list[tuple[str, ev.Event]]) -
         return
     later = [(where, e) for where, e in group if e.version > version]
     if not later:
-        ctx.report.existing.append(session_id)
+        ctx.report.already_here(session_id)
     elif _append(ctx, later):
         ctx.report.extended.append(session_id)
 

@@ -224,3 +224,19 @@ def test_the_command_line_shows_extended_and_not_imported_sessions(tmp_path, sou
     summary = json.loads(result.output)
     assert summary["existing"] == [parent] and summary["extended"] == []
     assert len(summary["not_imported"]) == 1 and summary["malformed"] == 0
+
+
+def test_a_session_found_in_several_exports_counts_once_as_already_here(tmp_path: Path) -> None:
+    source, target = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    with SessionStore(source) as store:
+        parent = store.create_session("parent")
+        store.change_status(parent, "active")
+        forks = [store.fork(parent) for _ in range(3)]
+        files = []
+        for n, fork in enumerate(forks):
+            files.append(str(tmp_path / f"fork{n}.jsonl"))
+            store.export(fork, files[-1])
+    with SessionStore(target) as store:
+        store.import_("jsonl", *files)
+        again = store.import_("jsonl", *files)
+    assert sorted(again.existing) == sorted([parent, *forks])
