@@ -10,14 +10,15 @@ once the batch is recorded, and dropped if it is not.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..domain import events as ev
-from ..domain.errors import CheckpointsChanged
+from ..domain.errors import CheckpointsChanged, SessionStoreError
 from ..domain.state import SessionState
 from ..storage.checkpoints import CheckpointRecord
+from ..storage.log import check_session_id
 from .checkpointer import Checkpointer
 
 if TYPE_CHECKING:
@@ -42,6 +43,45 @@ class AutoCheckpointMixin(_Base):
         for session_id, cached in sessions.items():
             if session_id not in self._no_auto:
                 self._maybe_checkpoint(cached.session.state)
+
+    def add_messages(
+        self,
+        session_id: str,
+        messages: Iterable[Mapping[str, Any]],
+        *,
+        expected_version: int | None = None,
+    ) -> int:
+        """``StoreCore.add_messages``, cut where automatic checkpoints fall.
+
+        Checkpoints are taken after each write; one call of many messages would get one at
+        its end, and time travel into it would apply up to all of them. So a call that
+        crosses a checkpoint boundary writes in pieces that end on the boundaries, in one
+        batch: still all or none, and each boundary gets its checkpoint."""
+        items = _listed(messages)
+        first = self._room_before_checkpoint(session_id) if isinstance(items, list) else None
+        if first is None or len(items) <= first:
+            return super().add_messages(session_id, items, expected_version=expected_version)
+        every = self.checkpoint_every
+        with self.batch():
+            version = super().add_messages(
+                session_id, items[:first], expected_version=expected_version
+            )
+            for start in range(first, len(items), every):
+                version = super().add_messages(session_id, items[start : start + every])
+        return version
+
+    def _room_before_checkpoint(self, session_id: str) -> int | None:
+        """How many events the session takes before its next automatic checkpoint (None:
+        it gets none, or does not exist: the write reports that)."""
+        if self._staged is None and session_id in self._no_auto:
+            return None
+        try:
+            with self._lock:
+                state = self._cached(check_session_id(session_id), None).session.state
+        except SessionStoreError:
+            return None
+        room = self.checkpoint_every - (state.version - self._anchor(state))
+        return room if room > 0 else self.checkpoint_every
 
     def _maybe_checkpoint(self, state: SessionState) -> None:
         if state.version - self._anchor(state) < self.checkpoint_every:
@@ -119,3 +159,11 @@ class AutoCheckpointMixin(_Base):
             return 0
         forked = self._forked_event(session_id, head.first_version)
         return self._anchor_at(forked.parent_id, min(version, forked.parent_version))
+
+
+def _listed(messages: Any) -> Any:
+    """``messages`` as a list when it is an iterable of messages; anything else as it is,
+    for ``add_messages`` to refuse with its own error."""
+    if isinstance(messages, list | str | bytes | Mapping) or not isinstance(messages, Iterable):
+        return messages
+    return list(messages)

@@ -179,3 +179,22 @@ def test_validating_the_batch_at_once_equals_one_by_one(items: list[dict[str, An
     fast = outcome(Session.add_messages, items)
     slow = outcome(one_by_one, items)
     assert fast == slow
+
+
+@settings(max_examples=15, deadline=None)
+@given(every=st.integers(2, 12), before=st.integers(0, 30), count=st.integers(1, 60))
+def test_time_travel_after_add_messages_applies_at_most_checkpoint_every_events(
+    every: int, before: int, count: int
+) -> None:
+    with SessionStore(":memory:", checkpoint_every=every) as store:
+        sid = store.create_session("bulk")
+        for i in range(before):
+            store.add_message(sid, "user", f"one {i}")
+        last = store.add_messages(sid, [{"role": "user", "content": f"m{i}"} for i in range(count)])
+        assert last == 1 + before + count
+        for version in range(1, last + 1):
+            store.reducer_steps = 0
+            state = store.state(sid, at_version=version)
+            assert state.version == version and store.reducer_steps < every
+        assert [m.content for m in store.state(sid).messages][before:] == [
+            f"m{i}" for i in range(count)]
