@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from eventsourcing.persistence import PersistenceError
@@ -39,10 +40,32 @@ def open_recorder(url: str, *, durability: str = "full") -> SessionRecorder:
 
         return open_memory(url)
     path = sqlite_path(url)
+    _refuse_other_databases(path, url)
     try:
         return SQLiteSessionRecorder(path, durability=durability)
     except (sqlite3.Error, PersistenceError) as e:
         raise BackendError(f"cannot open {url!r} as a store: {_sqlite_hint(e)}") from None
+
+
+def _refuse_other_databases(path: str, url: str) -> None:
+    """Refuse a SQLite file that holds tables but not an event log: opening it as a store
+    would add the store's tables to someone else's database (a read-model file given as
+    ``--db`` is the usual slip)."""
+    if path == ":memory:" or not Path(path).expanduser().is_file():
+        return
+    try:
+        with closing(sqlite3.connect(f"file:{Path(path).expanduser()}?mode=ro", uri=True)) as db:
+            tables = {name for (name,) in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )}
+    except sqlite3.Error:
+        return  # not SQLite, or unreadable: opening the store says which
+    if tables and "stored_events" not in tables:
+        hint = " (it holds read models: give it as --views)" if "positions" in tables else ""
+        raise InvalidInput(
+            f"{url!r} is a SQLite database but not a sessionstore store{hint}; check --db, "
+            "or name a new file to start a store"
+        )
 
 
 def _sqlite_hint(error: Exception) -> str:

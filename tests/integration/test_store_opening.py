@@ -92,3 +92,22 @@ def test_a_read_only_folder_is_explained(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(sqlite3, "connect", refuse)
     with pytest.raises(BackendError, match="check the folder's permissions"):
         SessionStore(str(tmp_path / "s.db"))
+
+
+def test_another_sqlite_database_is_refused_and_not_changed(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    with SessionStore(str(db)) as store:
+        store.history(store.create_session("chat"))  # makes the read models, s.views.db
+    views = tmp_path / "s.views.db"
+    with sqlite3.connect(views) as raw:
+        before = sorted(raw.execute("SELECT name FROM sqlite_master"))
+    with pytest.raises(InvalidInput, match=r"not a sessionstore store .*give it as --views"):
+        SessionStore(str(views))
+    other = tmp_path / "app.db"
+    with sqlite3.connect(other) as raw:
+        raw.execute("CREATE TABLE users (name TEXT)")
+    with pytest.raises(InvalidInput, match=r"'.*app\.db' is a SQLite database but not a"):
+        SessionStore(str(other))
+    with sqlite3.connect(views) as raw:
+        assert sorted(raw.execute("SELECT name FROM sqlite_master")) == before
+    assert not (tmp_path / "s.views.views.db").exists()
