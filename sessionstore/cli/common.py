@@ -22,7 +22,9 @@ from typing import Any
 
 import click
 from pydantic import BaseModel
+from rich import box
 from rich.console import Console
+from rich.table import Table
 
 from ..domain import errors as err
 from ..storage.backends import sqlite_path
@@ -110,6 +112,18 @@ def to_jsonable(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         return to_jsonable({k: getattr(value, k) for k in value.__dataclass_fields__})
     return value
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and ``noun`` in the number ``n`` needs: "1 session", "3 sessions"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def compact_table(title: str) -> Table:
+    """A table without side borders or padding at its edges: the most columns an
+    80-column terminal can show (ids, which commands take, never wrap)."""
+    return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                 collapse_padding=True)
 
 
 def emit(ctx: CliContext, data: Any, render: Callable[[], None]) -> None:

@@ -7,14 +7,13 @@ import shlex
 import shutil
 import sys
 
-from rich import box
 from rich.table import Table
 
 from ..demo import run_demo
 from ..domain.state import SessionState
 from ..storage.backends import redact
 from . import main
-from .common import CliContext, console, emit, pass_cli
+from .common import CliContext, compact_table, console, counted, emit, pass_cli
 
 
 @main.command()
@@ -34,9 +33,11 @@ def demo(cli: CliContext) -> None:
 
     def render() -> None:
         console.print(_summary(states, title=f"sessionstore demo ({redact(cli.db)})"))
-        verdict = "[green]intact[/]" if report.ok else f"[red]{len(report.problems)} problems[/]"
+        problems = counted(len(report.problems), "problem")
+        verdict = "[green]intact[/]" if report.ok else f"[red]{problems}[/]"
         console.print(
-            f"verify: {report.sessions} sessions, {report.events} events, hash chains {verdict}"
+            f"verify: {counted(report.sessions, 'session')}, {counted(report.events, 'event')}, "
+            f"hash chains {verdict}"
         )
         _next_steps(redact(cli.db), result.main_id)
 
@@ -45,8 +46,7 @@ def demo(cli: CliContext) -> None:
 
 def _summary(states: list[SessionState], *, title: str) -> Table:
     """One row per session, narrow enough for an 80-column terminal (ids come after)."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False,
-                  pad_edge=False, collapse_padding=True)
+    table = compact_table(title)
     table.add_column("session", no_wrap=True)
     for name in ("kind", "status"):
         table.add_column(name, no_wrap=True)

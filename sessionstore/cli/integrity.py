@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from . import main
-from .common import EXIT_FAILED_CHECK, CliContext, console, emit, pass_cli
+from .common import EXIT_FAILED_CHECK, CliContext, console, counted, emit, pass_cli
 
 
 @main.command()
@@ -30,8 +30,8 @@ def verify(cli: CliContext, session_id: str | None) -> None:
     def render() -> None:
         if report.ok:
             console.print(
-                f"[green]verified[/]: {report.sessions} sessions, {report.events} "
-                "events, every hash chain intact"
+                f"[green]verified[/]: {counted(report.sessions, 'session')}, "
+                f"{counted(report.events, 'event')}, every hash chain intact"
             )
             return
         table = Table("session", "version", "problem", "detail", title="verify found problems")

@@ -16,7 +16,7 @@ from ..domain.state import Message, SessionState
 from ..replay.diff import BranchDiff
 from ..storage.checkpoints import CheckpointRecord
 from . import main
-from .common import CliContext, console, emit, pass_cli
+from .common import CliContext, compact_table, console, counted, emit, pass_cli
 
 
 def _short(text: str | None, width: int = 70) -> str:
@@ -82,14 +82,18 @@ def checkpoints(cli: CliContext, session_id: str) -> None:
         records = store.checkpoints(session_id)
 
     def render() -> None:
-        table = Table("version", "label", "kind", "messages", "stored (raw)", "base", "id",
-                      title=f"{len(records)} checkpoints of {session_id}")
-        table.columns[-1].no_wrap = True
+        # The sizes and the chain only where they fit: the ids must stay whole.
+        wide = console.width >= 100
+        table = compact_table(f"{counted(len(records), 'checkpoint')} of {session_id}")
+        for name in ("version", "label", "kind", "messages",
+                     *(("stored (raw)", "base") if wide else ()), "id"):
+            table.add_column(name, no_wrap=name != "label", ratio=1 if name == "label" else None)
         for r in records:
+            sizes = (f"{_size(r.compressed_size)} ({_size(r.raw_size)})",
+                     "full" if r.parent_id is None else "delta")
             table.add_row(str(r.version), _short(r.label, 20),
                           "auto" if r.automatic else "explicit", str(r.message_count),
-                          f"{_size(r.compressed_size)} ({_size(r.raw_size)})",
-                          "full" if r.parent_id is None else "delta", r.checkpoint_id)
+                          *(sizes if wide else ()), r.checkpoint_id)
         console.print(table)
 
     emit(cli, [_checkpoint_row(r) for r in records], render)
@@ -133,7 +137,7 @@ def _render_state(s: SessionState, last: int) -> None:
         summary.add_row(key, escape(value))
     console.print(summary)
     if last > 0 and s.messages:
-        table = Table("v", "role", "agent", "content", title=f"last {last} messages")
+        table = Table("v", "role", "agent", "content", title=f"last {counted(last, 'message')}")
         for m in s.messages[-last:]:
             table.add_row(str(m.version), m.role.value, m.agent_id or "", _short(m.content, 90))
         console.print(table)
@@ -243,6 +247,6 @@ def prune(cli: CliContext, session_id: str, keep: int, explicit: bool) -> None:
     data = {"removed": [_checkpoint_row(r) for r in report.removed],
             "rebased": report.rebased, "kept": report.kept}
     emit(cli, data, lambda: console.print(
-        f"removed {len(report.removed)} checkpoints "
+        f"removed {counted(len(report.removed), 'checkpoint')} "
         f"({_size(sum(r.compressed_size for r in report.removed))}), re-based "
         f"{len(report.rebased)}, kept {report.kept}"))

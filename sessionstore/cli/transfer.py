@@ -12,7 +12,7 @@ from rich.table import Table
 from ..domain.errors import InvalidInput
 from ..importers import FORMATS, ImportReport
 from . import main
-from .common import CliContext, console, emit, error_console, pass_cli
+from .common import CliContext, console, counted, emit, error_console, pass_cli
 
 INPUT_SUFFIXES = {".json", ".jsonl", ".traj"}  # what the importers read: sizes the progress bar
 
@@ -81,13 +81,14 @@ def _as_json(report: ImportReport) -> dict[str, object]:
 
 def _render(report: ImportReport) -> None:
     console.print(
-        f"imported [bold]{len(report.created)}[/] sessions, [bold]{report.events}[/] events "
-        f"from {report.files} files"
+        f"imported {counted(len(report.created), 'session')}, "
+        f"{counted(report.events, 'event')} from {counted(report.files, 'file')}"
     )
     if report.existing:
-        console.print(f"{len(report.existing)} sessions already exist: not imported again")
+        console.print(f"{counted(len(report.existing), 'session')} already here: "
+                      "not imported again")
     if report.extended:
-        console.print(f"{len(report.extended)} sessions already here were extended with the "
+        console.print(f"{counted(len(report.extended), 'session')} already here, extended with the "
                       "export's later events")
     if report.skipped:
         table = Table("skipped records", "count", title="not part of the conversation")
@@ -95,11 +96,12 @@ def _render(report: ImportReport) -> None:
             table.add_row(escape(reason), str(count))
         console.print(table)
     if report.skipped_files:
-        console.print(f"{len(report.skipped_files)} files skipped, nothing in them to import:")
+        console.print(f"{counted(len(report.skipped_files), 'file')} skipped, with nothing "
+                      "to import:")
         for skipped in report.skipped_files:
             console.print(f"  {escape(skipped)}", soft_wrap=True)
     if report.not_imported:
-        console.print(f"[yellow]{len(report.not_imported)} sessions not imported[/]:")
+        console.print(f"[yellow]{counted(len(report.not_imported), 'session')} not imported[/]:")
         for refused in report.not_imported:
             console.print(f"  {escape(refused)}", soft_wrap=True)
     if report.malformed:

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
-from rich import box
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
@@ -22,7 +21,7 @@ from ..projections.rows import Row
 from ..storage.backends import redact
 from ..store import SessionStore
 from . import main
-from .common import CliContext, console, emit, pass_cli
+from .common import CliContext, compact_table, console, counted, emit, pass_cli
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,7 +62,8 @@ def _time(value: str | None) -> str:
 @click.option("--active", "active_only", is_flag=True, help="Only sessions not yet finished.")
 @click.option("--label", help="Only sessions with this label.")
 @click.option("--parent", "parent_id", help="Only sub-agents and forks of this session.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=int, default=100, show_default=True,
+              help="At most this many sessions, newest first.")
 @views_option
 @pass_cli
 def list_sessions(cli: CliContext, kind: str | None, status: str | None, active_only: bool,
@@ -91,8 +91,7 @@ _NARROW = ("id", "name", "status", "last activity")
 
 def _sessions_table(rows: list[dict[str, Any]], *, width: int) -> Table:
     names = _WIDE if width >= 110 else _NARROW
-    table = Table(title=f"{len(rows)} sessions", box=box.SIMPLE_HEAD, show_edge=False,
-                  pad_edge=False, collapse_padding=True)
+    table = compact_table(counted(len(rows), "session"))
     for name in names:
         table.add_column(name, no_wrap=name != "name", ratio=1 if name == "name" else None,
                          justify="right" if name in ("msgs", "tokens") else "left")
@@ -177,7 +176,7 @@ def log(cli: CliContext, session_id: str, views: str | None) -> None:
         rows = store.audit(session_id)
 
     def render() -> None:
-        console.print(f"[bold]audit trail of {session_id}[/] ({len(rows)} events)")
+        console.print(f"[bold]audit trail of {session_id}[/] ({counted(len(rows), 'event')})")
         for a in rows:
             data = ", ".join(f"{k}={v}" for k, v in a["data"].items() if v not in (None, [], {}))
             console.print(
@@ -191,7 +190,8 @@ def log(cli: CliContext, session_id: str, views: str | None) -> None:
 @main.command()
 @click.argument("query")
 @click.option("--session", "session_id", help="Only this session (with a fork's parent part).")
-@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--limit", type=int, default=20, show_default=True,
+              help="At most this many matches, best first.")
 @views_option
 @pass_cli
 def search(cli: CliContext, query: str, session_id: str | None, limit: int,
@@ -207,7 +207,11 @@ def search(cli: CliContext, query: str, session_id: str | None, limit: int,
         rows = store.search(query, session_id=session_id, limit=limit)
 
     def render() -> None:
-        table = Table("session", "v", "role", "snippet", title=f"{len(rows)} matches")
+        table = compact_table(counted(len(rows), "match", "matches"))
+        table.add_column("session", no_wrap=True)
+        table.add_column("v", justify="right", no_wrap=True)
+        table.add_column("role", no_wrap=True)
+        table.add_column("snippet", ratio=1)
         for m in rows:
             table.add_row(m["session_id"], str(m["version"]), m["role"], _marked(m["snippet"]))
         console.print(table)
@@ -301,7 +305,8 @@ def tree(cli: CliContext, session_id: str | None, depth: int, views: str | None)
               help="With --follow: stop after this many idle seconds.")
 @click.option("--duration", type=click.FloatRange(min=0),
               help="With --follow: stop after this many seconds.")
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True,
+              help="Events applied per transaction.")
 @click.option("--source", help="Follow this store (e.g. postgresql://...) instead of the "
               "global --db; --db after `project` (or --views) then names the read-model file.")
 @click.option("--db", "views_file", help="With --source: the read-model SQLite file.")
@@ -347,5 +352,5 @@ def project(cli: CliContext, rebuild: bool, follow: bool, poll: float, until_idl
                 "views": store.views_path, "rebuilt": rebuild}
 
     emit(cli, data, lambda: console.print(
-        f"[green]{'rebuilt' if rebuild else 'projected'}[/]: {applied} events applied, "
+        f"[green]{'rebuilt' if rebuild else 'projected'}[/]: {counted(applied, 'event')} applied, "
         f"read models at notification {data['position']} ({escape(str(data['views']))})"))

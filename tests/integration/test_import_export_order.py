@@ -215,9 +215,9 @@ def test_the_command_line_shows_extended_and_not_imported_sessions(tmp_path, sou
                                        str(sub_file)], terminal_width=400)
     assert result.exit_code == 0, result.output
     assert "imported 0 sessions, 2 events from 2 files" in result.output
-    assert "1 sessions already here were extended with the export's later events" in (
+    assert "1 session already here, extended with the export's later events" in (
         result.output)
-    assert "1 sessions not imported:" in result.output and "malformed" not in result.output
+    assert "1 session not imported:" in result.output and "malformed" not in result.output
     assert f"import {main_id}'s export first, then this file again" in result.output
     result = CliRunner().invoke(main, ["--db", db, "--json", "import", "jsonl",
                                        str(parent_file), str(sub_file)])

@@ -76,7 +76,7 @@ def test_import_summarises_and_export_round_trips(run, tmp_path):
     assert len(out["created"]) == 1 and out["events"] == 5 and out["malformed"] == 1
     assert out["problems"][0].startswith(f"{path}:item[1]")
     text = run("import", "openai-chat", str(path))
-    assert "1 sessions already exist" in text
+    assert "1 session already here: not imported again" in text
     run("import", "openai-chat", "--strict", str(tmp_path / "nothing.json"), code=2)
 
     sid = out["created"][0]
@@ -139,3 +139,17 @@ def test_an_in_memory_store_warns_that_nothing_is_kept():
     result = CliRunner().invoke(main, ["--db", ":memory:", "create", "gone"])
     assert result.exit_code == 0
     assert "note: an in-memory store keeps nothing once this command ends" in result.output
+
+
+def test_checkpoints_and_search_keep_ids_whole_at_80_columns_and_count_in_words(run):
+    sid = json.loads(run("--json", "create", "chat"))["session_id"]
+    run("message", sid, "user", "a rounding error in money.py, again and again")
+    cid = json.loads(run("--json", "checkpoint", sid, "--label", "before-refactor"))[
+        "checkpoint_id"]
+    env = {"COLUMNS": "80"}
+    listed = CliRunner().invoke(main, ["--db", run.db, "checkpoints", sid], env=env).output
+    found = CliRunner().invoke(main, ["--db", run.db, "search", "rounding"], env=env).output
+    for output, whole in ((listed, cid), (found, sid)):
+        assert max(len(line) for line in output.splitlines()) <= 80
+        assert whole in output
+    assert "1 checkpoint of" in listed and "1 match" in found

@@ -65,7 +65,7 @@ def test_the_command_line_says_which_files_it_skipped_and_why(tmp_path: Path) ->
     result = CliRunner().invoke(main, ["--db", db, "import", "claude-code", str(path)])
     assert result.exit_code == 0
     assert "imported 0 sessions" in result.output
-    assert "1 files skipped" in result.output and CLAUDE in result.output
+    assert "1 file skipped, with nothing to import" in result.output and CLAUDE in result.output
     result = CliRunner().invoke(main, ["--db", db, "--json", "import", "swe-agent", str(path)])
     assert json.loads(result.output)["skipped_files"] == [f"{path}: {SWE}"]
     result = CliRunner().invoke(main, ["--db", db, "import", "--strict", "claude-code",
