@@ -215,7 +215,13 @@ class StoreCore:
         items = list(messages)
         if not items:
             raise InvalidInput("add_messages needs at least one message")
-        return self._write(session_id, expected_version, lambda s: s.add_messages(items)[-1])
+        return self._write(
+            session_id, expected_version, lambda s: self._add_messages_to(s, items)
+        )
+
+    def _add_messages_to(self, session: Session, items: list[Mapping[str, Any]]) -> ev.Event:
+        """The decision of ``add_messages``: a hook for automatic checkpoints."""
+        return session.add_messages(items)[-1]
 
     def add_agent(
         self,

@@ -112,24 +112,41 @@ class Session:
         seq = self.state.counters.messages + 1
         return self._record(ev.MessageAdded, seq=seq, role=role, content=content, **fields)
 
-    def add_messages(self, items: Sequence[Mapping[str, Any]]) -> list[ev.MessageAdded]:
+    def add_messages(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        *,
+        stops: Sequence[int] = (),
+        at_stop: Callable[[SessionState], None] | None = None,
+    ) -> list[ev.MessageAdded]:
         """Append several messages, all or none: a refused one undoes the ones before it.
 
         Each item holds ``add_message``'s arguments (``role``, ``content`` and the optional
         fields). Messages change only the message list, the counters, the version and
-        ``pending``, so those are what a refusal rewinds.
+        ``pending``, so those are what a refusal rewinds. ``at_stop(state)`` is called
+        with the state after each of ``stops`` items (the store checkpoints there).
         """
         mark = _MessageMark.of(self)
         try:
-            events = self._checked_messages(items)
-            if events is None:  # one would be refused: one by one, add_message says which
-                return [self.add_message(**_message_arguments(item)) for item in items]
-            apply_messages(self.state, events)
-            self.pending.extend(events)
+            events: list[ev.MessageAdded] = []
+            start = 0
+            for stop in [*stops, len(items)]:
+                events += self._add_messages(items[start:stop])
+                if at_stop is not None and stop < len(items):
+                    at_stop(self.state)
+                start = stop
             return events
         except BaseException:
             mark.rewind(self)
             raise
+
+    def _add_messages(self, items: Sequence[Mapping[str, Any]]) -> list[ev.MessageAdded]:
+        events = self._checked_messages(items)
+        if events is None:  # one would be refused: one by one, add_message says which
+            return [self.add_message(**_message_arguments(item)) for item in items]
+        apply_messages(self.state, events)
+        self.pending.extend(events)
+        return events
 
     def _checked_messages(self, items: Sequence[Mapping[str, Any]]) -> list[ev.MessageAdded] | None:
         """The events of ``items``, validated in one call, or None if any would be refused.

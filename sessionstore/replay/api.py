@@ -55,14 +55,13 @@ class ReplayMixin(AutoCheckpointMixin):
     """Checkpoints and time travel. Mixed into ``SessionStore``."""
 
     def _init_replay(self, checkpoint_every: int) -> None:
-        if checkpoint_every < 1:
-            raise InvalidInput(f"checkpoint_every must be at least 1, not {checkpoint_every}")
-        self.checkpoint_every = checkpoint_every
+        self.checkpoint_every = whole_number(checkpoint_every, "checkpoint_every", at_least=1)
         self.reducer_steps = 0  # events applied on top of checkpoints, for benchmarks
         self._checkpointer = Checkpointer(open_checkpoint_store(self._log.recorder), self._clock)
         self._pending_checkpoints = []
         self._anchors = {}
         self._no_auto = set()
+        self._mid_checkpoints = []
 
     # -- checkpoints --------------------------------------------------------------------------
     def checkpoint(self, session_id: str, *, label: str | None = None) -> str:

@@ -10,15 +10,15 @@ once the batch is recorded, and dropped if it is not.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..domain import events as ev
-from ..domain.errors import CheckpointsChanged, SessionStoreError
+from ..domain.errors import CheckpointsChanged
+from ..domain.session import Session
 from ..domain.state import SessionState
 from ..storage.checkpoints import CheckpointRecord
-from ..storage.log import check_session_id
 from .checkpointer import Checkpointer
 
 if TYPE_CHECKING:
@@ -37,51 +37,54 @@ class AutoCheckpointMixin(_Base):
     _pending_checkpoints: list[CheckpointRecord]
     _anchors: dict[str, int]  # session -> version of the newest checkpoint in its history
     _no_auto: set[str]  # sessions being committed that must not be checkpointed
+    _mid_checkpoints: list[CheckpointRecord]  # taken inside the write being committed
 
     def _commit(self, sessions: dict[str, _Cached], new_events: list[ev.Event]) -> None:
-        super()._commit(sessions, new_events)
+        try:
+            super()._commit(sessions, new_events)
+        except BaseException:
+            for session_id in sessions:
+                self._drop_mid_checkpoints(session_id)
+            raise
+        self._keep_mid_checkpoints()
         for session_id, cached in sessions.items():
             if session_id not in self._no_auto:
                 self._maybe_checkpoint(cached.session.state)
 
-    def add_messages(
-        self,
-        session_id: str,
-        messages: Iterable[Mapping[str, Any]],
-        *,
-        expected_version: int | None = None,
-    ) -> int:
-        """``StoreCore.add_messages``, cut where automatic checkpoints fall.
-
-        Checkpoints are taken after each write; one call of many messages would get one at
-        its end, and time travel into it would apply up to all of them. So a call that
-        crosses a checkpoint boundary writes in pieces that end on the boundaries, in one
-        batch: still all or none, and each boundary gets its checkpoint."""
-        items = _listed(messages)
-        first = self._room_before_checkpoint(session_id) if isinstance(items, list) else None
-        if first is None or len(items) <= first:
-            return super().add_messages(session_id, items, expected_version=expected_version)
-        every = self.checkpoint_every
-        with self.batch():
-            version = super().add_messages(
-                session_id, items[:first], expected_version=expected_version
-            )
-            for start in range(first, len(items), every):
-                version = super().add_messages(session_id, items[start : start + every])
-        return version
-
-    def _room_before_checkpoint(self, session_id: str) -> int | None:
-        """How many events the session takes before its next automatic checkpoint (None:
-        it gets none, or does not exist: the write reports that)."""
-        if self._staged is None and session_id in self._no_auto:
-            return None
+    def _add_messages_to(self, session: Session, items: list[Mapping[str, Any]]) -> ev.Event:
+        """Messages whose count crosses checkpoint boundaries are added in pieces that end on
+        them, each boundary's state encoded on the way: one call of 3,000 messages would
+        otherwise get one checkpoint, at its end, and time travel into it would apply up to
+        all of them. The checkpoints are stored once the events are (``_commit``)."""
+        self._mid_checkpoints = []  # a retry after a conflict starts over
+        stops = self._checkpoint_stops(session.state, len(items))
+        if not stops:
+            return super()._add_messages_to(session, items)
         try:
-            with self._lock:
-                state = self._cached(check_session_id(session_id), None).session.state
-        except SessionStoreError:
-            return None
+            return session.add_messages(items, stops=stops, at_stop=self._checkpoint_mid_way)[-1]
+        except BaseException:
+            self._drop_mid_checkpoints(session.state.session_id)
+            raise
+
+    def _checkpoint_stops(self, state: SessionState, count: int) -> list[int]:
+        """After how many of ``count`` new events the session reaches a checkpoint boundary
+        (the last one excepted: ``_maybe_checkpoint`` takes that after the commit)."""
+        if state.session_id in self._no_auto:
+            return []
         room = self.checkpoint_every - (state.version - self._anchor(state))
-        return room if room > 0 else self.checkpoint_every
+        first = room if room > 0 else self.checkpoint_every
+        return list(range(first, count, self.checkpoint_every))
+
+    def _checkpoint_mid_way(self, state: SessionState) -> None:
+        self._mid_checkpoints.append(
+            self._checkpointer.prepare(state, label=None, automatic=True)
+        )
+        self._anchors[state.session_id] = state.version
+
+    def _drop_mid_checkpoints(self, session_id: str) -> None:
+        if self._mid_checkpoints:
+            self._mid_checkpoints = []
+            self._forget(session_id)  # the tip and anchor name checkpoints never stored
 
     def _maybe_checkpoint(self, state: SessionState) -> None:
         if state.version - self._anchor(state) < self.checkpoint_every:
@@ -92,6 +95,15 @@ class AutoCheckpointMixin(_Base):
             self._pending_checkpoints.append(record)
         else:
             self._store_automatic([record], state)
+
+    def _keep_mid_checkpoints(self) -> None:
+        """Store the checkpoints taken inside a write, now that its events are recorded (in
+        a batch, with its other checkpoints once it commits)."""
+        records, self._mid_checkpoints = self._mid_checkpoints, []
+        if records and self._staged is not None:
+            self._pending_checkpoints.extend(records)
+        elif records:
+            self._store_automatic(records)
 
     def _after_append(self, recorded: list[Any]) -> None:
         super()._after_append(recorded)
@@ -160,10 +172,3 @@ class AutoCheckpointMixin(_Base):
         forked = self._forked_event(session_id, head.first_version)
         return self._anchor_at(forked.parent_id, min(version, forked.parent_version))
 
-
-def _listed(messages: Any) -> Any:
-    """``messages`` as a list when it is an iterable of messages; anything else as it is,
-    for ``add_messages`` to refuse with its own error."""
-    if isinstance(messages, list | str | bytes | Mapping) or not isinstance(messages, Iterable):
-        return messages
-    return list(messages)

@@ -195,3 +195,42 @@ def test_unknown_url_scheme_is_refused_without_leaking_the_password() -> None:
         SessionStore("mysql://admin:hunter2@db/x")
     assert "hunter2" not in str(raised.value)
     assert "postgresql://" in str(raised.value)
+
+
+def _messages(count: int) -> list[dict[str, str]]:
+    return [{"role": "user", "content": f"m{i}"} for i in range(count)]
+
+
+def test_add_messages_across_checkpoint_boundaries_behaves_like_any_write(db_path: str) -> None:
+    with SessionStore(db_path, checkpoint_every=10) as a, SessionStore(
+        db_path, checkpoint_every=10
+    ) as b:
+        sid = a.create_session("s")
+        a.add_message(sid, "user", "cached by a")
+        b.add_message(sid, "user", "written by b: a's cache is stale")
+        assert a.add_messages(sid, _messages(30)) == 33  # re-read and retried, no conflict
+        b.add_message(sid, "user", "b again")
+        assert a.add_messages(sid, _messages(30), expected_version=34) == 64
+        with pytest.raises(ConcurrencyConflict, match="is at version 64, not 50"):
+            a.add_messages(sid, _messages(30), expected_version=50)
+    with SessionStore(db_path, checkpoint_every=10) as fresh:
+        # (b, not knowing a's checkpoints, took one more at its own count: 34)
+        assert {10, 20, 30, 40, 50, 60} <= {c.version for c in fresh.checkpoints(sid)}
+        for version in range(1, 65):
+            fresh.reducer_steps = 0
+            assert fresh.state(sid, at_version=version).version == version
+            assert fresh.reducer_steps < 10
+
+
+def test_a_refused_long_add_messages_inside_a_batch_is_like_a_short_one(db_path: str) -> None:
+    with SessionStore(db_path, checkpoint_every=10) as store:
+        sid = store.create_session("s")
+        with store.batch():
+            store.add_message(sid, "user", "kept")
+            with pytest.raises(InvalidInput, match="role"):
+                store.add_messages(sid, [*_messages(30), {"role": "robot", "content": "x"}])
+            with pytest.raises(ConcurrencyConflict):
+                store.add_messages(sid, _messages(30), expected_version=99)
+        assert [m.content for m in store.state(sid).messages] == ["kept"]
+        assert store.add_messages(sid, _messages(25)) == 27
+        assert [c.version for c in store.checkpoints(sid)] == [10, 20]
