@@ -451,6 +451,9 @@ class StoreCore:
     ) -> Iterator[EventRecord]:
         """Recorded events with ``after < version <= upto``; a fork's start with its parent's."""
         session_id = check_session_id(session_id)
+        after = whole_number(after, "after", at_least=0)
+        if upto is not None:
+            whole_number(upto, "upto", at_least=0)
         head = self._require_exists(session_id)
         if head.first_version > 1 and after < head.first_version - 1:
             forked = self._forked_event(session_id, head.first_version)
@@ -511,6 +514,8 @@ class StoreCore:
         self, session_id: str, expected_version: int | None, decide: Callable[[Session], ev.Event]
     ) -> int:
         session_id = check_session_id(session_id)
+        if expected_version is not None:
+            whole_number(expected_version, "expected_version", at_least=0)
         attempts = 1 if expected_version is not None else WRITE_ATTEMPTS
         for attempt in range(1, attempts + 1):
             with self._lock:

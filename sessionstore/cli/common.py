@@ -67,11 +67,18 @@ CREATING_COMMANDS = frozenset({"create", "demo", "import"})
 def require_store(db: str) -> None:
     """Refuse a SQLite store that does not exist, unless the command creates one."""
     command = click.get_current_context(silent=True)
-    creating = command is not None and command.info_name in CREATING_COMMANDS
-    try:
-        path = sqlite_path(db)
-    except err.InvalidInput:
-        return  # a server, memory://, or a bad URL: opening the store says which
+    creating = command is not None and (
+        command.info_name in CREATING_COMMANDS
+        # A worker may start before the first writer: it waits on a new, empty store.
+        or (command.info_name == "project" and bool(command.params.get("follow")))
+    )
+    if db.startswith("memory://"):
+        path = ":memory:"
+    else:
+        try:
+            path = sqlite_path(db)
+        except err.InvalidInput:
+            return  # a server, or a bad URL: opening the store says which
     if path == ":memory:":
         error_console.print("note: an in-memory store keeps nothing once this command ends; "
                             "give --db a file to keep what it writes", highlight=False,

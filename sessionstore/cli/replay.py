@@ -64,7 +64,7 @@ def checkpoint(cli: CliContext, session_id: str, label: str | None) -> None:
         record = store.checkpoint_info(store.checkpoint(session_id, label=label))
     emit(cli, _checkpoint_row(record), lambda: console.print(
         f"checkpoint [bold]{record.checkpoint_id}[/] of {session_id} at version "
-        f"{record.version}: {record.message_count} messages, "
+        f"{record.version}: {counted(record.message_count, 'message')}, "
         f"{_size(record.compressed_size)} stored"))
 
 

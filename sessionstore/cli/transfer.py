@@ -105,7 +105,7 @@ def _render(report: ImportReport) -> None:
         for refused in report.not_imported:
             console.print(f"  {escape(refused)}", soft_wrap=True)
     if report.malformed:
-        console.print(f"[yellow]{report.malformed} malformed records skipped[/]:")
+        console.print(f"[yellow]{counted(report.malformed, 'malformed record')} skipped[/]:")
         for problem in report.problems:
             console.print(f"  {escape(problem)}", soft_wrap=True)
 
@@ -133,4 +133,4 @@ def export_command(cli: CliContext, session_id: str, fmt: str, output: str | Non
         count = store.export(session_id, output, format=fmt)
     if output is not None:
         emit(cli, {"session_id": session_id, "events": count, "output": output},
-             lambda: console.print(f"exported {count} events to {escape(output)}"))
+             lambda: console.print(f"exported {counted(count, 'event')} to {escape(output)}"))

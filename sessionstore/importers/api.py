@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from ..domain.errors import InvalidInput, UnsupportedFormat
+from ..storage.log import check_session_id
 from .core import ImportContext, ImportReport, Progress
 from .export import export_jsonl
 from .output import refuse_store_file, store_files, write_atomically
@@ -74,6 +75,7 @@ class ImportExportMixin:
             raise UnsupportedFormat(
                 f"unknown export format {format!r}; use one of: {', '.join(EXPORT_FORMATS)}"
             )
+        session_id = check_session_id(session_id)  # also a uuid.UUID, as everywhere
         self._core().current_version(session_id)  # a missing session fails before any output
         if out is None:
             return export_jsonl(self._core(), session_id, sys.stdout)

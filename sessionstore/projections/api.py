@@ -57,6 +57,7 @@ class ReadModelsMixin:
         """The store's projector, opened on first use."""
         with self._opening_views:
             if self._projector is None:
+                self._log.check_open()  # a closed store opens no views file again
                 self._projector = Projector(open_views(self.views_path), self._log)
             return self._projector
 

@@ -56,6 +56,12 @@ def open_views(path: str) -> sqlite_utils.Database:
 def _open_views(path: str) -> sqlite_utils.Database:
     conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
     db = sqlite_utils.Database(conn)
+    if db.table("stored_events").exists():  # tables must never be added to an event log
+        conn.close()
+        raise InvalidInput(
+            f"{path!r} is a store's event log, not a read-model file: give --views another "
+            "file (by default the read models live beside the store, in NAME.views.db)"
+        )
     if path != ":memory:":
         db.execute("PRAGMA journal_mode=WAL")
         # Views can always be rebuilt, and the position commits with the rows: no fsync needed.

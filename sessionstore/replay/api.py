@@ -399,8 +399,8 @@ class ReplayMixin(AutoCheckpointMixin):
         if checkpoint is not None:
             version = self._checkpoint_of(session_id, checkpoint).version
         elif at_version is not None:
-            self._check_version(session_id, at_version)
-            version = at_version
+            version = whole_number(at_version, "at_version", at_least=1)
+            self._check_version(session_id, version)
         else:
             version = head.version
         owner = session_id

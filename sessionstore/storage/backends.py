@@ -54,7 +54,9 @@ def _refuse_other_databases(path: str, url: str) -> None:
     if path == ":memory:" or not Path(path).expanduser().is_file():
         return
     try:
-        with closing(sqlite3.connect(f"file:{Path(path).expanduser()}?mode=ro", uri=True)) as db:
+        # A URI, for mode=ro; as_uri() escapes what a URI would misread (# and ?).
+        uri = f"{Path(path).expanduser().resolve().as_uri()}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True)) as db:
             tables = {name for (name,) in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
             )}
@@ -103,4 +105,5 @@ def sqlite_path(url: str) -> str:
                 f"cannot open {url!r}: it is a folder; name a file in it, such as "
                 f"{str(path / 'sessions.db')!r}"
             )
+        return str(path)  # SQLite does not expand ~ itself
     return url

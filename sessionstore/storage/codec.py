@@ -131,7 +131,7 @@ def stored_data(event: Event) -> dict[str, Any]:
 
 
 MAX_DEPTH = 100
-"""Deepest nesting of lists and dicts accepted in metadata and tool-call arguments."""
+"""Deepest nesting of lists and dicts in an event's data (metadata, tool-call arguments)."""
 
 
 def _json_like(data: dict[str, Any]) -> dict[str, Any]:
@@ -148,8 +148,10 @@ def _json_like(data: dict[str, Any]) -> dict[str, Any]:
     while pending:
         value, depth = pending.pop()
         if isinstance(value, dict | list | tuple):
-            if depth >= MAX_DEPTH:
-                raise ValueError(f"a value is nested more than {MAX_DEPTH} levels deep")
+            if depth > MAX_DEPTH:  # the event's data is depth 0, its metadata dict 1
+                raise ValueError(
+                    f"a value is nested more than {MAX_DEPTH} levels deep in the event's data"
+                )
             if isinstance(value, dict):
                 _check_keys(value)
                 value = value.values()

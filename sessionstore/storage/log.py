@@ -56,7 +56,7 @@ class EventLog:
         The events are the caller's pending events, handed over: once recorded, each gets
         its ``prev_hash`` and ``hash`` in place, and is returned with its notification id.
         """
-        self._check_open()  # the recorder would quietly reopen its writer connection
+        self.check_open()  # the recorder would quietly reopen its writer connection
         prev = dict(chain_from)
         firsts: dict[str, int] = {}  # the head's first version, set when a session starts
         rows: list[StoredEvent] = []
@@ -102,7 +102,7 @@ class EventLog:
         self, session_id: str, *, after: int = 0, upto: int | None = None, page: int = PAGE
     ) -> Iterator[StoredEvent]:
         """Stored rows of one session with ``after < version <= upto``, in version order."""
-        self._check_open()
+        self.check_open()
         gt = after
         while True:
             rows = self.recorder.select_events(UUID(session_id), gt=gt, lte=upto, limit=page)
@@ -165,14 +165,15 @@ class EventLog:
         self.compressor.close()
         self.recorder.close()
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
+        """Raise ``StoreClosed`` once ``close()`` was called."""
         if self._closed:
             raise StoreClosed()
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
         """Driver errors on reads become ``BackendError`` (a one-line CLI error, exit 7)."""
-        self._check_open()
+        self.check_open()
         try:
             yield
         except PersistenceError as e:

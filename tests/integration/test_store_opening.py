@@ -111,3 +111,42 @@ def test_another_sqlite_database_is_refused_and_not_changed(tmp_path: Path) -> N
     with sqlite3.connect(views) as raw:
         assert sorted(raw.execute("SELECT name FROM sqlite_master")) == before
     assert not (tmp_path / "s.views.views.db").exists()
+
+
+def test_paths_with_uri_characters_and_a_tilde_open_the_file_they_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    odd = tmp_path / "run#2?.db"
+    with SessionStore(str(odd)) as store:
+        store.create_session("odd")
+    with SessionStore(str(odd)) as store:
+        assert len(store.sessions()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm"))) == [
+        "run#2?.db", "run#2?.views.db"]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with SessionStore("~/home.db") as store:
+        store.create_session("home")
+    assert (tmp_path / "home.db").is_file()
+
+
+def test_a_store_file_is_refused_as_read_models_and_left_unchanged(tmp_path: Path) -> None:
+    db = str(tmp_path / "s.db")
+    with SessionStore(db) as store:
+        sid = store.create_session("chat")
+    with sqlite3.connect(db) as raw:
+        before = sorted(raw.execute("SELECT name FROM sqlite_master"))
+    with SessionStore(db, views=db) as store, pytest.raises(
+        InvalidInput, match="is a store's event log, not a read-model file"
+    ):
+        store.history(sid)
+    with sqlite3.connect(db) as raw:
+        assert sorted(raw.execute("SELECT name FROM sqlite_master")) == before
+
+
+def test_a_closed_store_opens_no_read_models(tmp_path: Path) -> None:
+    store = SessionStore(str(tmp_path / "s.db"))
+    store.create_session("chat")
+    store.close()
+    with pytest.raises(StoreClosed):
+        store.sessions()
+    assert not (tmp_path / "s.views.db").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,3 +71,27 @@ def test_a_uuid_object_is_a_session_id(store: SessionStore) -> None:
     sid = session(store)
     assert store.state(uuid.UUID(sid)).version == 3  # type: ignore[arg-type]
     assert store.add_message(uuid.UUID(sid), "user", "again") == 4  # type: ignore[arg-type]
+
+
+def test_more_wrong_types_are_refused_by_name(store: SessionStore) -> None:
+    sid = session(store)
+    calls = {
+        "expected_version must be a whole number, not '3'":
+            lambda: store.add_message(sid, "user", "x", expected_version="3"),
+        "at_version must be a whole number, not '2'": lambda: store.fork(sid, at_version="2"),
+        "after must be a whole number, not '1'": lambda: list(store.events(sid, after="1")),
+        "checkpoint_every must be a whole number, not 10.0":
+            lambda: SessionStore(":memory:", checkpoint_every=10.0),
+    }
+    for message, call in calls.items():
+        with pytest.raises(InvalidInput) as raised:
+            call()
+        assert message in str(raised.value)
+    assert store.current_version(sid) == 3 and len(store.sessions()) == 1
+
+
+def test_a_uuid_object_exports_like_its_text(store: SessionStore, tmp_path: Path) -> None:
+    sid = session(store)
+    store.export(uuid.UUID(sid), tmp_path / "a.jsonl")  # type: ignore[arg-type]
+    store.export(sid, tmp_path / "b.jsonl")
+    assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()

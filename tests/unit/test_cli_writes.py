@@ -153,3 +153,20 @@ def test_checkpoints_and_search_keep_ids_whole_at_80_columns_and_count_in_words(
         assert max(len(line) for line in output.splitlines()) <= 80
         assert whole in output
     assert "1 checkpoint of" in listed and "1 match" in found
+
+
+def test_a_following_worker_may_start_before_its_store_exists(tmp_path):
+    source, views = tmp_path / "later.db", tmp_path / "views.db"
+    result = CliRunner().invoke(main, [
+        "--durability", "normal", "project", "--follow", "--until-idle", "0.2",
+        "--source", str(source), "--db", str(views)])
+    assert result.exit_code == 0, result.output
+    assert "projected: 0 events applied" in result.output
+    once = CliRunner().invoke(main, ["--db", str(tmp_path / "typo.db"), "project"])
+    assert once.exit_code == 2 and "no store at" in once.output
+
+
+def test_a_memory_url_store_warns_too():
+    result = CliRunner().invoke(main, ["--db", "memory://", "create", "gone"])
+    assert result.exit_code == 0
+    assert "note: an in-memory store keeps nothing" in result.output
