@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from .claude_code import import_claude_code
 from .core import ImportAborted, ImportContext, ImportReport, session_uuid
-from .export import import_export
+from .jsonl import import_export
 from .openai_chat import import_openai_chat
 from .openhands import import_openhands
 from .swe_agent import import_swe_agent

@@ -13,20 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .core import (
-    ImportContext,
-    RecordError,
-    SessionWriter,
-    discover,
-    jsonl_records,
-    obj,
-    parse_time,
-    scan_jsonl,
-    session_uuid,
-    short,
-    text_of,
-    tokens,
-)
+from .core import ImportContext, RecordError, SessionWriter, parse_time, session_uuid
+from .reading import discover, jsonl_records, obj, scan_jsonl, short, text_of, tokens
 
 FORMAT = "claude-code"
 MAIN_AGENT = "claude-code"

@@ -1,5 +1,6 @@
-"""What every importer shares: reading input as a stream, writing one session per batch, and
-the report of what was imported and what was skipped, and why.
+"""What every importer shares: the import run's context, writing one session per batch, and
+the report of what was imported and what was skipped, and why. Reading the input as a stream
+is in ``reading``.
 
 A format module turns source records into calls on a ``SessionWriter``. The writer wraps the
 store's public write API inside ``store.batch()``: if a session fails half way (``--strict``
@@ -8,18 +9,14 @@ and a malformed record, or an error the store raises), nothing of it is stored.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
-
-import ijson  # type: ignore[import-untyped]
+from typing import TYPE_CHECKING, Any
 
 from ..domain.errors import (
     BackendError,
@@ -36,8 +33,6 @@ if TYPE_CHECKING:
 
 NAMESPACE = uuid.UUID("5e55105e-0000-4000-8000-000000000001")
 MAX_PROBLEMS_KEPT = 200
-MAX_DEPTH = 100  # levels of lists and objects in a record: real transcripts use a few dozen
-TOO_DEEP = f"nested too deeply to import (more than {MAX_DEPTH} levels of lists and objects)"
 Progress = Callable[[int], None]
 """Called with the number of bytes just read, to drive a progress bar."""
 
@@ -288,188 +283,3 @@ class SessionWriter:
 
     def compaction(self, where: str, **fields: Any) -> None:
         self.attempt(where, lambda: self.store.record_compaction(self.session_id, **fields))
-
-
-# -- reading input ------------------------------------------------------------------------------
-def discover(paths: Iterable[str | Path], suffixes: tuple[str, ...]) -> list[Path]:
-    """The files to import: files as given, folders searched recursively, in a stable order."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in suffixes))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise InvalidInput(f"{path}: no such file or folder; check the path")
-    return found
-
-
-def jsonl_records(
-    path: Path,
-    ctx: ImportContext,
-    on_bad_line: Callable[[str, str], None] | None = None,
-    max_depth: int | None = MAX_DEPTH,
-) -> Iterator[tuple[str, Any]]:
-    """``(where, record)`` for each non-blank line; a line that is not JSON, or nests deeper
-    than ``max_depth``, is reported (to ``on_bad_line`` if given, else as malformed)."""
-    report = on_bad_line or ctx.malformed
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            ctx.advance(len(raw))
-            if not raw.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                record = parse_json(raw, max_depth)
-            except RecordError as e:
-                report(where, str(e))
-                continue
-            yield where, record
-
-
-def parse_json(raw: bytes | str, max_depth: int | None = MAX_DEPTH) -> Any:
-    """One JSON value (a line, a field holding JSON text); ``RecordError`` if it is not JSON
-    or nests too deeply.
-
-    A record nested thousands of levels deep would exhaust the interpreter's stack in
-    whatever walks it next (the parser, the store's encoder): it is refused here, as one
-    malformed record, before anything else touches it.
-    """
-    try:
-        value = json.loads(raw)
-    except ValueError as e:
-        raise RecordError(f"not a JSON line ({e})") from None
-    except RecursionError:
-        raise RecordError(TOO_DEEP) from None
-    if max_depth is not None and nested_deeper(value, max_depth):
-        raise RecordError(TOO_DEEP)
-    return value
-
-
-def nested_deeper(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests lists and objects more than ``limit`` levels deep (a loop, so
-    that the check itself cannot overflow the stack)."""
-    pending: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
-    while pending:
-        item, depth = pending.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        pending.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
-    return False
-
-
-def scan_jsonl(path: Path) -> Iterator[Any]:
-    """The JSON values on a file's lines, skipping the rest without a report: a first look
-    at a file, to tell whether it is of a format at all."""
-    with path.open("rb") as f:
-        for raw in f:
-            try:
-                yield parse_json(raw)
-            except RecordError:
-                continue
-
-
-def scan_json_items(path: Path, prefix: str = "item") -> Iterator[Any]:
-    """The items under ``prefix`` of a JSON file, up to where it breaks, without a report."""
-    with path.open("rb") as f, contextlib.suppress(ijson.JSONError):
-        for item in ijson.items(f, prefix, use_float=True):
-            if not nested_deeper(item, MAX_DEPTH):
-                yield item
-
-
-def has_array(path: Path, keys: tuple[str, ...]) -> bool:
-    """Whether a JSON file is an object holding an array under one of ``keys``. Reads only
-    as far as it needs to (a trajectory's arrays come early), and never reports."""
-    key: str | None = None
-    with path.open("rb") as f, contextlib.suppress(ijson.JSONError):
-        for prefix, event, value in ijson.parse(f):
-            if prefix == "" and event == "map_key":
-                key = value
-            elif prefix == "" and event != "start_map":
-                return False  # the end of the object, or not an object at all
-            elif prefix == key and key in keys and event == "start_array":
-                return True
-    return False
-
-
-class _CountingReader:
-    """A binary file that reports how much was read, for the progress bar."""
-
-    def __init__(self, f: IO[bytes], ctx: ImportContext) -> None:
-        self._f, self._ctx = f, ctx
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._f.read(size)
-        self._ctx.advance(len(data))
-        return data
-
-
-def json_items(path: Path, ctx: ImportContext, prefix: str = "item") -> Iterator[tuple[str, Any]]:
-    """``(where, item)`` for each item under ``prefix``, parsed incrementally with ijson.
-
-    Only one item is in memory at a time. JSON has no record lines, so ``where`` names the
-    item's index. Broken JSON cannot be resynchronised: it is reported and the file ends there.
-    """
-    count = 0
-    with path.open("rb") as f:
-        try:
-            for item in ijson.items(_CountingReader(f, ctx), prefix, use_float=True):
-                where, count = f"{path}:{prefix}[{count}]", count + 1
-                if nested_deeper(item, MAX_DEPTH):
-                    ctx.malformed(where, TOO_DEEP)
-                else:
-                    yield where, item
-        except ijson.JSONError as e:
-            ctx.malformed(f"{path}:{prefix}[{count}]", f"malformed JSON, rest of file unread ({e})")
-
-
-def first_char(path: Path) -> str:
-    """The first non-blank character of a file: ``[`` or ``{`` tells a JSON file's shape."""
-    with path.open("rb") as f:
-        while chunk := f.read(4096):
-            stripped = chunk.lstrip()
-            if stripped:
-                return chr(stripped[0])
-    return ""
-
-
-def text_of(content: Any) -> str:
-    """Plain text of a content field: a string, or a list of text/image parts."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif isinstance(part, dict):
-                kind = part.get("type")
-                if isinstance(part.get("text"), str):
-                    parts.append(part["text"])
-                elif kind in ("image", "image_url"):
-                    parts.append("[image]")
-        return "\n".join(parts)
-    return json.dumps(content, ensure_ascii=False)
-
-
-def tokens(value: Any) -> int:
-    """A token count from a source: a non-negative number, else 0 (never a crash)."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return int(value)
-    return 0
-
-
-def obj(value: Any) -> dict[str, Any]:
-    """``value`` if it is a JSON object, else an empty one (sources omit or null fields)."""
-    return value if isinstance(value, dict) else {}
-
-
-def short(text: str | None, limit: int = 2000) -> str | None:
-    """Short fields (result, reason, description) are capped; the full text is a message."""
-    if text is None or len(text) <= limit:
-        return text
-    return text[: limit - 1] + "…"

@@ -13,10 +13,8 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from .core import (
-    ImportContext,
-    RecordError,
-    SessionWriter,
+from .core import ImportContext, RecordError, SessionWriter
+from .reading import (
     discover,
     first_char,
     json_items,

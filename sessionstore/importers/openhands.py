@@ -13,16 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .core import (
-    ImportContext,
-    RecordError,
-    SessionWriter,
+from .core import ImportContext, RecordError, SessionWriter, parse_time
+from .reading import (
     discover,
     first_char,
     json_items,
     jsonl_records,
     obj,
-    parse_time,
     scan_json_items,
     scan_jsonl,
     short,

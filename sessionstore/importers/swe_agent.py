@@ -15,18 +15,9 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from .core import (
-    MAX_DEPTH,
-    ImportContext,
-    RecordError,
-    SessionWriter,
-    discover,
-    has_array,
-    json_items,
-    nested_deeper,
-    short,
-)
+from .core import ImportContext, RecordError, SessionWriter
 from .openai_chat import add_openai_message
+from .reading import MAX_DEPTH, discover, has_array, json_items, nested_deeper, short
 
 FORMAT = "swe-agent"
 KEPT_INFO = ("exit_status", "submission", "model_stats")
