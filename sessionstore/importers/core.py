@@ -110,6 +110,7 @@ class ImportContext:
     strict: bool = False
     progress: Progress | None = None
     report: ImportReport = field(default_factory=ImportReport)
+    damaged: set[str] = field(default_factory=set)  # sessions whose export lines were unusable
 
     def malformed(self, where: str, message: str) -> None:
         """A record we cannot import: stop under ``strict``, else count it and go on."""

@@ -184,6 +184,7 @@ class _ExportReader:
         self.ends, self.promised, self.seen, self.pending = {}, None, set(), None
 
     def _not_imported(self, session_id: str, why: str) -> None:
+        self.ctx.damaged.add(session_id)
         self.ctx.malformed(
             str(self.path), f"session {session_id} is not imported: {why}; the file looks "
             "truncated or damaged: export the session again"

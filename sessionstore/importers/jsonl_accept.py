@@ -101,8 +101,11 @@ def _cannot_start(ctx: ImportContext, first: ev.Event) -> str | None:
     parent = _parent_of(first)
     if parent is None:
         return None
+    role = "it forks" if isinstance(first, ev.SessionForked) else "its parent is"
+    if parent in ctx.damaged and not ctx.exists(parent):
+        return (f"{role} session {parent}, whose events in this import are damaged (reported "
+                "with the malformed records): export the sessions again")
     if not ctx.exists(parent):
-        role = "it forks" if isinstance(first, ev.SessionForked) else "its parent is"
         return (f"{role} session {parent}, which is not in this store; import {parent}'s "
                 "export first, then this file again")
     if not isinstance(first, ev.SessionForked):

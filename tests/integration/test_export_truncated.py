@@ -138,3 +138,21 @@ def test_an_export_of_a_newer_format_is_refused(tmp_path, exported):
         f"{path}:1: this export has format 99, newer than this sessionstore reads (2): "
         "upgrade sessionstore"]
     assert store.verify().sessions == 0
+
+
+def test_a_fork_whose_ancestors_part_is_damaged_says_so(tmp_path):
+    with SessionStore(":memory:") as store:
+        parent = store.create_session("parent")
+        store.change_status(parent, "active")
+        store.add_message(parent, "user", "one")
+        fork = store.fork(parent)
+        store.add_message(fork, "user", "own")
+        lines = _export(store, fork).splitlines(keepends=True)
+    damaged = "".join(lines[:2] + lines[3:])  # the ancestor's second event is gone
+    store, report, path = _import(tmp_path, damaged)
+    assert report.created == []
+    assert report.not_imported == [
+        f"{path}: session {fork} is not imported: it forks session {parent}, whose events in "
+        "this import are damaged (reported with the malformed records): export the sessions again"
+    ]
+    assert any(f"session {parent} is not imported" in p for p in report.problems)
