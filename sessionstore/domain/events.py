@@ -194,7 +194,7 @@ class SessionCreated(Event):
     label: str | None = None
     task: str | None = None
     project_dir: str | None = None
-    max_agents: int = Field(default=8, ge=1, le=10_000)
+    max_agents: int = Field(default=8, ge=1, le=10_000, strict=True)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -218,8 +218,8 @@ class MessageAdded(Event):
     tool_call_id: str | None = None
     agent_id: str | None = None
     model: str | None = None
-    tokens_in: int | None = Field(default=None, ge=0)
-    tokens_out: int | None = Field(default=None, ge=0)
+    tokens_in: int | None = Field(default=None, ge=0, strict=True)
+    tokens_out: int | None = Field(default=None, ge=0, strict=True)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("content", mode="before")
@@ -257,7 +257,7 @@ class TaskStarted(Event):
 class TaskCompleted(Event):
     task_id: str
     outcome: str | None = None
-    tokens: int | None = Field(default=None, ge=0)
+    tokens: int | None = Field(default=None, ge=0, strict=True)
 
 
 class StatusChanged(Event):
@@ -285,7 +285,7 @@ class ContextCompacted(Event):
     """The agent's context was compacted (summarised); earlier messages stay in the log."""
 
     trigger: str | None = None
-    tokens_before: int | None = Field(default=None, ge=0)
+    tokens_before: int | None = Field(default=None, ge=0, strict=True)
     summary: str | None = None
 
 
