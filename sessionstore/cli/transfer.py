@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -37,11 +42,38 @@ def import_command(cli: CliContext, format: str, paths: tuple[str, ...], strict:
     do. A file with no record of the format creates no session: it is skipped (or, under
     --strict, refused).
 
+    For jsonl, a path of - reads standard input (an export piped from another store).
+
     \b
     Example:
       sessionstore import claude-code ~/.claude/projects/my-project
       sessionstore --json import openai-chat gpt-4o-airline.json
+      sessionstore --db a.db export ID | sessionstore --db b.db import jsonl -
     """
+    if "-" in paths:
+        with _stdin_file(format) as piped:
+            _import(cli, format, tuple(piped if p == "-" else p for p in paths), strict)
+        return
+    _import(cli, format, paths, strict)
+
+
+@contextmanager
+def _stdin_file(format: str) -> Iterator[str]:
+    """Standard input copied to a file, as the importers read files (a size for the
+    progress bar, a second pass for checks)."""
+    if format != "jsonl":
+        raise InvalidInput(
+            f"- (standard input) works for jsonl exports only: {format} names sessions after "
+            "the files it reads; save the input to a file and import that"
+        )
+    with tempfile.TemporaryDirectory(prefix="sessionstore-stdin-") as folder:
+        path = Path(folder) / "stdin.jsonl"
+        with path.open("wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out)
+        yield str(path)
+
+
+def _import(cli: CliContext, format: str, paths: tuple[str, ...], strict: bool) -> None:
     files = _files(paths)
     total = sum(f.stat().st_size for f in files)
     columns = (TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn())

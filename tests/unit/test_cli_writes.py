@@ -170,3 +170,16 @@ def test_a_memory_url_store_warns_too():
     result = CliRunner().invoke(main, ["--db", "memory://", "create", "gone"])
     assert result.exit_code == 0
     assert "note: an in-memory store keeps nothing" in result.output
+
+
+def test_an_export_piped_into_import_dash_comes_back_identical(run, tmp_path):
+    sid = json.loads(run("--json", "create", "piped"))["session_id"]
+    run("message", sid, "user", "through a pipe")
+    exported = run("export", sid)
+    other = str(tmp_path / "other.db")
+    result = CliRunner().invoke(main, ["--db", other, "import", "jsonl", "-"], input=exported)
+    assert result.exit_code == 0 and "imported 1 session, 2 events" in result.output
+    with SessionStore(run.db) as a, SessionStore(other) as b:
+        assert [e.hash for e in a.events(sid)] == [e.hash for e in b.events(sid)]
+    refused = CliRunner().invoke(main, ["--db", other, "import", "claude-code", "-"], input="x")
+    assert refused.exit_code == 2 and "works for jsonl exports only" in refused.output
