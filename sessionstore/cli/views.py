@@ -154,7 +154,9 @@ def history(cli: CliContext, session_id: str, limit: int | None, no_tools: bool,
             calls = ", ".join(c["name"] for c in m["tool_calls"])
             content = _short(m["content"], 100) + (f" [dim]→ {escape(calls)}[/]" if calls else "")
             inherited = "" if m["session_id"] == session_id else "[dim]↑[/]"
-            table.add_row(f"{inherited}{m['version']}", _time(m["recorded_at"]), m["role"],
+            # When it was said (an import keeps the source's time), else when recorded.
+            said = m["occurred_at"] or m["recorded_at"]
+            table.add_row(f"{inherited}{m['version']}", _time(said), m["role"],
                           m["agent_id"] or "", content)
         console.print(table)
 

@@ -26,6 +26,7 @@ from ..domain.errors import (
     SessionNotFound,
     SessionStoreError,
 )
+from ..domain.events import MAX_CONTENT_BYTES
 from ..domain.session import Session
 
 if TYPE_CHECKING:
@@ -238,6 +239,7 @@ class SessionWriter:
 
     def message(self, where: str, role: str, content: str, **fields: Any) -> None:
         self.ensure_agent(fields.get("agent_id"), where)
+        content, fields = _within_limit(content, fields)
         self.attempt(
             where, lambda: self.store.add_message(self.session_id, role, content, **fields)
         )
@@ -284,3 +286,23 @@ class SessionWriter:
 
     def compaction(self, where: str, **fields: Any) -> None:
         self.attempt(where, lambda: self.store.record_compaction(self.session_id, **fields))
+
+
+TRUNCATED = "\n[... truncated on import: {size} bytes in the source]"
+
+
+def _within_limit(content: str, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``content`` cut to the store's limit, with a marker and the source size in metadata.
+
+    Tools write outputs of many megabytes; dropping such a message would leave its tool
+    call unanswered, so the import keeps its beginning instead."""
+    if len(content) * 4 <= MAX_CONTENT_BYTES:  # fits whatever the characters
+        return content, fields
+    size = len(content.encode("utf-8", "surrogatepass"))
+    if size <= MAX_CONTENT_BYTES:
+        return content, fields
+    marker = TRUNCATED.format(size=size)
+    room = MAX_CONTENT_BYTES - len(marker.encode())
+    kept = content.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore")
+    metadata = {**(fields.get("metadata") or {}), "truncated_from_bytes": size}
+    return kept + marker, {**fields, "metadata": metadata}

@@ -51,8 +51,16 @@ def _is_conversation(item: Any) -> bool:
     """A message, a record holding a message list (even empty: it names its task), or a
     list of messages."""
     if isinstance(item, dict):
-        return "role" in item or any(isinstance(item.get(k), list) for k in MESSAGE_KEYS)
+        return "role" in item or any(_chat_list(item.get(k)) for k in MESSAGE_KEYS)
     return isinstance(item, list) and any(isinstance(m, dict) and "role" in m for m in item)
+
+
+def _chat_list(value: Any) -> bool:
+    """A list of chat messages: empty, or holding one with a role. Other tools keep lists
+    under the same keys (OpenHands' ``history`` holds events): those are not chats."""
+    return isinstance(value, list) and (
+        not value or any(isinstance(m, dict) and "role" in m for m in value)
+    )
 
 
 def _import_array(ctx: ImportContext, path: Path) -> None:
@@ -80,6 +88,9 @@ def _import_record(ctx: ImportContext, path: Path, where: str, index: str, recor
         messages = next((record[k] for k in MESSAGE_KEYS if isinstance(record.get(k), list)), None)
     if messages is None:
         ctx.malformed(where, f"a record needs a message list ({', '.join(MESSAGE_KEYS)})")
+        return
+    if not _chat_list(messages):
+        ctx.ignore("records whose list holds no chat message (another tool's events)")
         return
     meta = {k: v for k, v in record.items() if k not in MESSAGE_KEYS} if isinstance(
         record, dict) else {}

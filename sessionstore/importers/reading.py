@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -79,6 +80,29 @@ def parse_json(raw: bytes | str, max_depth: int | None = MAX_DEPTH) -> Any:
         raise RecordError(TOO_DEEP) from None
     if max_depth is not None and nested_deeper(value, max_depth):
         raise RecordError(TOO_DEEP)
+    text = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+    if any(escape in text for escape in _SURROGATE_ESCAPES):
+        return without_lone_surrogates(value)
+    return value
+
+
+# A surrogate can only come from an escape such as \ud83d (or \uD83D).
+_SURROGATE_ESCAPES = (b"\\ud", b"\\uD")
+_LONE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """``value`` with every unpaired surrogate in its strings replaced by U+FFFD.
+
+    JavaScript tools cut strings mid-emoji and write the half as an escape (``\ud83d``);
+    JSON decodes it to a lone surrogate, which is not text the store accepts. One bad
+    character should not cost the whole message."""
+    if isinstance(value, str):
+        return _LONE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in value.items()}
     return value
 
 
@@ -95,6 +119,19 @@ def nested_deeper(value: Any, limit: int) -> bool:
     return False
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
+@contextlib.contextmanager
+def open_json(path: Path) -> Iterator[IO[bytes]]:
+    """``path`` opened for reading, after a UTF-8 byte order mark if it starts with one
+    (editors on Windows write one; JSON parsers refuse it)."""
+    with path.open("rb") as f:
+        if f.read(len(_BOM)) != _BOM:
+            f.seek(0)
+        yield f
+
+
 def scan_jsonl(path: Path) -> Iterator[Any]:
     """The JSON values on a file's lines, skipping the rest without a report: a first look
     at a file, to tell whether it is of a format at all."""
@@ -108,17 +145,17 @@ def scan_jsonl(path: Path) -> Iterator[Any]:
 
 def scan_json_items(path: Path, prefix: str = "item") -> Iterator[Any]:
     """The items under ``prefix`` of a JSON file, up to where it breaks, without a report."""
-    with path.open("rb") as f, contextlib.suppress(ijson.JSONError):
+    with open_json(path) as f, contextlib.suppress(ijson.JSONError):
         for item in ijson.items(f, prefix, use_float=True):
             if not nested_deeper(item, MAX_DEPTH):
-                yield item
+                yield without_lone_surrogates(item)
 
 
 def has_array(path: Path, keys: tuple[str, ...]) -> bool:
     """Whether a JSON file is an object holding an array under one of ``keys``. Reads only
     as far as it needs to (a trajectory's arrays come early), and never reports."""
     key: str | None = None
-    with path.open("rb") as f, contextlib.suppress(ijson.JSONError):
+    with open_json(path) as f, contextlib.suppress(ijson.JSONError):
         for prefix, event, value in ijson.parse(f):
             if prefix == "" and event == "map_key":
                 key = value
@@ -148,21 +185,21 @@ def json_items(path: Path, ctx: ImportContext, prefix: str = "item") -> Iterator
     item's index. Broken JSON cannot be resynchronised: it is reported and the file ends there.
     """
     count = 0
-    with path.open("rb") as f:
+    with open_json(path) as f:
         try:
             for item in ijson.items(_CountingReader(f, ctx), prefix, use_float=True):
                 where, count = f"{path}:{prefix}[{count}]", count + 1
                 if nested_deeper(item, MAX_DEPTH):
                     ctx.malformed(where, TOO_DEEP)
                 else:
-                    yield where, item
+                    yield where, without_lone_surrogates(item)
         except ijson.JSONError as e:
             ctx.malformed(f"{path}:{prefix}[{count}]", f"malformed JSON, rest of file unread ({e})")
 
 
 def first_char(path: Path) -> str:
     """The first non-blank character of a file: ``[`` or ``{`` tells a JSON file's shape."""
-    with path.open("rb") as f:
+    with open_json(path) as f:
         while chunk := f.read(4096):
             stripped = chunk.lstrip()
             if stripped:
