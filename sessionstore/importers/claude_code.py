@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from .core import ImportContext, RecordError, SessionWriter, parse_time, session_uuid
-from .reading import discover, jsonl_records, obj, scan_jsonl, short, text_of, tokens
+from .reading import (
+    discover,
+    file_fingerprint,
+    jsonl_records,
+    obj,
+    scan_jsonl,
+    short,
+    text_of,
+    tokens,
+)
 
 FORMAT = "claude-code"
 MAIN_AGENT = "claude-code"
@@ -82,7 +91,8 @@ def _import_file(
         } | {"source": FORMAT, "file": path.name},
         occurred_at=parse_time(header.get("timestamp")),
     )
-    with ctx.session(FORMAT, source_id, str(path), **create) as writer:
+    with ctx.session(FORMAT, source_id, str(path), fingerprint=file_fingerprint(path),
+                     **create) as writer:
         if writer is None:
             return
         for sub in subagents or []:

@@ -178,18 +178,24 @@ class ImportContext:
 
     @contextmanager
     def session(
-        self, fmt: str, source_id: str, where: str, **create: Any
+        self, fmt: str, source_id: str, where: str, *, fingerprint: str | None = None,
+        **create: Any,
     ) -> Iterator[SessionWriter | None]:
         """Create the session for ``source_id`` and yield its writer, all in one batch.
 
         Yields ``None`` when the session already exists (a re-import), or when its source
         facts cannot start a session (reported as malformed): nothing is written.
+        ``fingerprint`` (a hash of the source's content) is kept in the session's metadata,
+        so that a later source of the same name with other content is reported, not
+        mistaken for the one already here (a file that grew, another run's file).
         """
         session_id = session_uuid(fmt, source_id)
         if self.exists(session_id):
-            self.report.already_here(session_id)
+            self._already_here(session_id, where, fingerprint)
             yield None
             return
+        if fingerprint is not None:
+            create["metadata"] = {**(create.get("metadata") or {}), SOURCE_HASH: fingerprint}
         try:
             Session.create(session_id, **create)  # check the facts before opening a batch
         except InvalidInput as e:
@@ -205,6 +211,22 @@ class ImportContext:
         self.store.release(session_id)  # keep memory flat over thousands of sessions
         self.report.created.append(session_id)
         self.report.events += writer.version
+
+
+    def _already_here(self, session_id: str, where: str, fingerprint: str | None) -> None:
+        first = next(iter(self.store.events(session_id, upto=1)), None)
+        stored = first.data.get("metadata", {}).get(SOURCE_HASH) if first else None
+        if fingerprint is None or stored is None or stored == fingerprint:
+            self.report.already_here(session_id)
+            return
+        self.refuse(where, (
+            f"session {session_id} is already here, imported from a source of the same name "
+            "with other content (the file changed since, or another run wrote a file of that "
+            "name); it was not changed. To keep this one too, import it into another store"))
+
+
+SOURCE_HASH = "source_sha256"
+"""The metadata key of an imported session's source fingerprint (see ``session``)."""
 
 
 class SessionWriter:

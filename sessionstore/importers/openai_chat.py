@@ -16,11 +16,13 @@ from typing import Any
 from .core import ImportContext, RecordError, SessionWriter
 from .reading import (
     discover,
+    file_fingerprint,
     first_char,
     json_items,
     jsonl_records,
     obj,
     parse_json,
+    record_fingerprint,
     scan_json_items,
     scan_jsonl,
     text_of,
@@ -69,7 +71,8 @@ def _import_array(ctx: ImportContext, path: Path) -> None:
     if first is None:
         return
     if isinstance(first[1], dict) and "role" in first[1]:  # one conversation, streamed
-        with ctx.session(FORMAT, path.name, str(path), **_create(path.name, {})) as writer:
+        with ctx.session(FORMAT, path.name, str(path), fingerprint=file_fingerprint(path),
+                         **_create(path.name, {})) as writer:
             if writer is not None:
                 for where, message in itertools.chain([first], items):
                     _message_or_report(writer, where, message)
@@ -95,7 +98,8 @@ def _import_record(ctx: ImportContext, path: Path, where: str, index: str, recor
     meta = {k: v for k, v in record.items() if k not in MESSAGE_KEYS} if isinstance(
         record, dict) else {}
     source_id = f"{path.name}#{index}"
-    with ctx.session(FORMAT, source_id, where, **_create(source_id, meta)) as writer:
+    with ctx.session(FORMAT, source_id, where, fingerprint=record_fingerprint(record),
+                     **_create(source_id, meta)) as writer:
         if writer is None:
             return
         for n, message in enumerate(messages):

@@ -16,10 +16,12 @@ from typing import Any
 from .core import ImportContext, RecordError, SessionWriter, parse_time
 from .reading import (
     discover,
+    file_fingerprint,
     first_char,
     json_items,
     jsonl_records,
     obj,
+    record_fingerprint,
     scan_json_items,
     scan_jsonl,
     short,
@@ -48,7 +50,8 @@ def import_openhands(ctx: ImportContext, paths: list[str]) -> None:
             for where, record in jsonl_records(path, ctx):
                 _import_record(ctx, path, where, record)
         elif first_char(path) == "[" and any(map(_is_event, scan_json_items(path))):
-            _import_events(ctx, path.name, str(path), json_items(path, ctx), {})
+            _import_events(ctx, path.name, str(path), json_items(path, ctx), {},
+                           fingerprint=file_fingerprint(path))
         else:
             ctx.not_of_format(path, NOT_EVENTS)
 
@@ -71,17 +74,18 @@ def _import_record(ctx: ImportContext, path: Path, where: str, record: Any) -> N
                  else f"{path.name}:{where.rsplit(':', 1)[1]}")
     meta = {k: record[k] for k in ("issue", "metrics", "success", "instance_id") if k in record}
     events = ((f"{where}.history[{n}]", e) for n, e in enumerate(record["history"]))
-    _import_events(ctx, source_id, where, events, meta, task=record.get("instruction"))
+    _import_events(ctx, source_id, where, events, meta, task=record.get("instruction"),
+                   fingerprint=record_fingerprint(record))
 
 
 def _import_events(
     ctx: ImportContext, source_id: str, where: str, events: Any, meta: dict[str, Any],
-    task: Any = None,
+    task: Any = None, fingerprint: str | None = None,
 ) -> None:
     create = dict(name=f"openhands {source_id}", agent_id=AGENT,
                   task=short(task if isinstance(task, str) else None, 500),
                   metadata={"source": FORMAT, **meta})
-    with ctx.session(FORMAT, source_id, where, **create) as writer:
+    with ctx.session(FORMAT, source_id, where, fingerprint=fingerprint, **create) as writer:
         if writer is None:
             return
         events_ = _Events(writer)

@@ -12,6 +12,7 @@ that read a value out of a source record whatever its shape (``text_of``, ``toke
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -205,6 +206,21 @@ def first_char(path: Path) -> str:
             if stripped:
                 return chr(stripped[0])
     return ""
+
+
+def file_fingerprint(path: Path) -> str:
+    """The SHA-256 of a source file's bytes (what ``ImportContext.session`` compares)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def record_fingerprint(record: Any) -> str:
+    """The SHA-256 of one source record, however its file lays it out."""
+    text = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # -- values in a source record ------------------------------------------------------------------

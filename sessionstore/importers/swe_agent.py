@@ -17,7 +17,15 @@ from typing import Any
 
 from .core import ImportContext, RecordError, SessionWriter
 from .openai_chat import add_openai_message
-from .reading import MAX_DEPTH, discover, has_array, json_items, nested_deeper, short
+from .reading import (
+    MAX_DEPTH,
+    discover,
+    file_fingerprint,
+    has_array,
+    json_items,
+    nested_deeper,
+    short,
+)
 
 FORMAT = "swe-agent"
 KEPT_INFO = ("exit_status", "submission", "model_stats")
@@ -48,7 +56,8 @@ def _import_file(ctx: ImportContext, path: Path) -> None:
         | {k: _literal(info[k]) if k == "model_stats" else info[k] for k in KEPT_INFO
            if k in info},
     )
-    with ctx.session(FORMAT, path.stem, str(path), **create) as writer:
+    with ctx.session(FORMAT, path.stem, str(path), fingerprint=file_fingerprint(path),
+                     **create) as writer:
         if writer is None:
             return
         steps = _History(writer)

@@ -83,3 +83,34 @@ def test_history_shows_when_an_imported_message_was_said(tmp_path: Path) -> None
         sid = store.import_("claude-code", str(path)).created[0]
     output = CliRunner().invoke(main, ["--db", db, "history", sid]).output
     assert "2026-01-21 20:53:19" in output
+
+
+SAME_NAME = "is already here, imported from a source of the same name with other content"
+
+
+def test_another_file_of_the_same_name_is_reported_not_taken_for_the_first(
+    tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "run1", tmp_path / "run2"
+    first.mkdir()
+    second.mkdir()
+    shutil.copy(TRAJ, first / "task.traj")
+    shutil.copy(FIXTURES / "swe-agent" / "pydicom__pydicom-1458.traj", second / "task.traj")
+    with SessionStore(":memory:") as store:
+        report = store.import_("swe-agent", str(first), str(second))
+        again = store.import_("swe-agent", str(first))
+    assert len(report.created) == 1 and report.existing == []
+    assert len(report.not_imported) == 1 and SAME_NAME in report.not_imported[0]
+    assert again.existing == report.created and again.not_imported == []
+
+
+def test_a_transcript_that_grew_since_its_import_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "live.jsonl"
+    path.write_text(_claude_line("u1", "user", "first") + "\n")
+    with SessionStore(":memory:") as store:
+        sid = store.import_("claude-code", str(path)).created[0]
+        with path.open("a") as f:
+            f.write(_claude_line("u2", "assistant", "second") + "\n")
+        grown = store.import_("claude-code", str(path))
+        assert grown.existing == [] and SAME_NAME in grown.not_imported[0]
+        assert [m.content for m in store.state(sid).messages] == ["first"]
