@@ -9,9 +9,11 @@ the whole export succeeded: a failed export leaves an earlier file as it was.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TypeVar
@@ -77,7 +79,23 @@ def write_atomically(target: Path, write: Callable[[IO[str]], T]) -> T:
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
+    _remove_stale_temporaries(real)
     return result
+
+
+STALE_SECONDS = 3600
+"""Age after which a temporary file beside an export target is a killed export's leftover
+(an export of a million events takes about a minute)."""
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Remove what exports killed mid-write (``kill -9``, a power cut) left beside ``target``:
+    their names are random, so no later export would ever reuse or replace them."""
+    cutoff = time.time() - STALE_SECONDS
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
+            if leftover.is_file() and leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
 
 
 def _temporary_beside(target: Path) -> tuple[int, Path]:

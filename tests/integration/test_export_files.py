@@ -95,3 +95,21 @@ def test_exporting_into_a_missing_folder_is_a_clear_error(tmp_path):
     assert result.exit_code == 2
     assert "folder" in result.output and "does not exist; create it first" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "nope").exists()
+
+
+def test_what_killed_exports_left_beside_the_target_is_cleared(tmp_path):
+    db = tmp_path / "s.db"
+    sid = _session(db)
+    target = tmp_path / "out.jsonl"
+    stale = tmp_path / ".out.jsonl.0badf00d.tmp"  # an export killed an hour ago or more
+    fresh = tmp_path / ".out.jsonl.1234abcd.tmp"  # another export, still running
+    other = tmp_path / ".other.jsonl.0badf00d.tmp"  # not this target's
+    for leftover in (stale, fresh, other):
+        leftover.write_text("partial")
+    hours_ago = os.path.getmtime(stale) - 2 * 3600
+    for old in (stale, other):
+        os.utime(old, (hours_ago, hours_ago))
+    with SessionStore(str(db)) as store:
+        store.export(sid, target)
+    assert not stale.exists() and fresh.exists() and other.exists()
+    assert target.read_text().count("\n") == 4
