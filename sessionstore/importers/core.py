@@ -117,19 +117,27 @@ class ImportContext:
         """A record we cannot import: stop under ``strict``, else count it and go on."""
         message = " ".join(message.split())  # one line, whatever the parser said
         if self.strict:
-            raise ImportAborted(
-                f"{where}: {message}; stopped (--strict): nothing of this session was written"
-            )
+            raise self._stopped(where, message)
         self.report.problem(where, message)
 
     def refuse(self, where: str, message: str) -> None:
         """A sound session this store cannot take as it is: listed with what to do (it is
         not a malformed record), or, like any other problem, a stop under ``strict``."""
         if self.strict:
-            raise ImportAborted(
-                f"{where}: {message}; stopped (--strict): nothing of this session was written"
-            )
+            raise self._stopped(where, message)
         self.report.not_imported.append(f"{where}: {message}")
+
+    def _stopped(self, where: str, message: str) -> ImportAborted:
+        """The --strict stop, saying what the run had written before it (that stays)."""
+        done = self.report.created + self.report.extended
+        sessions = "1 earlier session of this import stays" if len(done) == 1 else (
+            f"{len(done)} earlier sessions of this import stay")
+        listed = ", ".join(done[:3]) + (", ..." if len(done) > 3 else "")
+        before = f"; {sessions} written ({listed})" if done else ""
+        return ImportAborted(
+            f"{where}: {message}; stopped (--strict): nothing of this session was written"
+            f"{before}"
+        )
 
     @contextmanager
     def record(self, where: str) -> Iterator[None]:

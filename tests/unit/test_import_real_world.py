@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from sessionstore import SessionStore
+from sessionstore import InvalidInput, SessionStore
 from sessionstore.cli import main
 from sessionstore.domain.events import MAX_CONTENT_BYTES
 
@@ -114,3 +114,18 @@ def test_a_transcript_that_grew_since_its_import_is_reported(tmp_path: Path) -> 
         grown = store.import_("claude-code", str(path))
         assert grown.existing == [] and SAME_NAME in grown.not_imported[0]
         assert [m.content for m in store.state(sid).messages] == ["first"]
+
+
+def test_a_strict_stop_says_which_sessions_the_import_wrote_before_it(tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(_claude_line("u1", "user", "fine") + "\n")
+    (folder / "b.jsonl").write_text(_claude_line("u2", "user", "cut") + "\n" + '{"type": "us')
+    with SessionStore(":memory:") as store:
+        try:
+            store.import_("claude-code", str(folder), strict=True)
+        except InvalidInput as e:
+            stopped = str(e)
+        [written] = [row["id"] for row in store.sessions(limit=None)]
+    assert "stopped (--strict): nothing of this session was written" in stopped
+    assert f"1 earlier session of this import stays written ({written})" in stopped
