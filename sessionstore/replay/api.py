@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -130,26 +130,15 @@ class ReplayMixin(AutoCheckpointMixin):
                 written = write()
                 self._pending_checkpoints.append(record)
                 return written
-            # Stored as an automatic one until its event is recorded: a crash between the
-            # two commits leaves a valid automatic checkpoint, not an explicit, labelled one
-            # that no event names (listed, never pruned, and not carried by an export).
-            self._checkpointer.store.put([replace(record, automatic=True, label=None)])
+            self._checkpointer.store.put([record])
             try:
-                written = write()
+                return write()
             except BaseException:
                 self._discard_checkpoint(record)
                 raise
         except BaseException:
             self._forget(session_id)
             raise
-        self._make_explicit(record)
-        return written
-
-    def _make_explicit(self, record: CheckpointRecord) -> None:
-        try:
-            self._checkpointer.store.make_explicit(record.checkpoint_id, record.label)
-        except Exception as e:  # the event is recorded: the write succeeded; say what is left
-            log.warning("checkpoint %s stays marked automatic: %s", record.checkpoint_id, e)
 
     def _discard_checkpoint(self, record: CheckpointRecord) -> None:
         """Delete a checkpoint whose ``CheckpointCreated`` was not written.

@@ -1,9 +1,8 @@
 """Checkpoint storage: where compressed ``SessionState`` snapshots are kept.
 
 A checkpoint row holds one encoded state (or the part of it that is new since its parent
-checkpoint, see ``replay/blobs.py``) and its metadata. The store is small on purpose (put,
-replace, make_explicit, get, list, nearest, delete, children) so every backend implements
-the same contract;
+checkpoint, see ``replay/blobs.py``) and its metadata. The store is small on purpose
+(put, replace, get, list, nearest, delete, children) so every backend implements the same contract;
 ``tests/unit/test_replay_checkpoint_store.py`` is the suite each backend passes.
 
 Checkpoints live in the same database as the events: the SQLite store uses the recorder's
@@ -70,11 +69,6 @@ class CheckpointStore(ABC):
 
         The new parent must be stored; if it is not, this raises ``CheckpointsChanged``
         and changes nothing."""
-
-    @abstractmethod
-    def make_explicit(self, checkpoint_id: str, label: str | None) -> None:
-        """Mark a stored checkpoint explicit, with its label: once the ``CheckpointCreated``
-        that names it is recorded. Until then it counts as automatic."""
 
     @abstractmethod
     def get(self, checkpoint_id: str) -> CheckpointRecord | None:
@@ -151,13 +145,6 @@ class InMemoryCheckpointStore(CheckpointStore):
                 raise parents_gone([record.parent_id])
             if record.checkpoint_id in self._rows:
                 self._rows[record.checkpoint_id] = record
-
-    def make_explicit(self, checkpoint_id: str, label: str | None) -> None:
-        with self._lock:
-            if checkpoint_id in self._rows:
-                self._rows[checkpoint_id] = replace(
-                    self._rows[checkpoint_id], automatic=False, label=label
-                )
 
     def get(self, checkpoint_id: str) -> CheckpointRecord | None:
         return self._rows.get(checkpoint_id)
@@ -265,13 +252,6 @@ class SQLiteCheckpointStore(CheckpointStore):
             parent = [record.parent_id] if record.parent_id else []
             if not _matching(c, "checkpoint_id", parent) >= set(parent):
                 raise parents_gone(parent)
-
-    def make_explicit(self, checkpoint_id: str, label: str | None) -> None:
-        with self._datastore.transaction(commit=True) as c:
-            c.execute(
-                "UPDATE session_checkpoints SET automatic = 0, label = ? WHERE checkpoint_id = ?",
-                (label, checkpoint_id),
-            )
 
     def get(self, checkpoint_id: str) -> CheckpointRecord | None:
         return self._one(

@@ -382,14 +382,6 @@ class PostgresCheckpointStore(CheckpointStore):
             )
             self._require_parents(c, [record.parent_id] if record.parent_id else [])
 
-    def make_explicit(self, checkpoint_id: str, label: str | None) -> None:
-        with self._datastore.transaction(commit=True) as c:
-            c.execute(
-                SQL("UPDATE {} SET automatic = false, label = %s WHERE checkpoint_id = %s")
-                .format(self._table),
-                (label, checkpoint_id),
-            )
-
     def _require_parents(self, cursor: Any, parents: Sequence[str]) -> None:
         """Raise ``CheckpointsChanged`` unless every one of ``parents`` is stored.
 

@@ -397,27 +397,3 @@ def test_diff_of_siblings_and_of_unrelated_sessions(store: SessionStore) -> None
     unrelated = store.diff(sid, new_session(store, 1))
     assert unrelated.common_ancestor is None and unrelated.divergence_version == 0
     assert len(unrelated.only_in_a) == 6
-
-
-def test_a_crash_between_a_checkpoint_and_its_event_leaves_an_automatic_one(
-    store: SessionStore,
-) -> None:
-    sid = new_session(store, 3)
-
-    def crash(*args: object, **kwargs: object) -> int:
-        raise KeyboardInterrupt  # the process dies after the checkpoint row's commit
-
-    real_write, store._write = store._write, crash  # type: ignore[method-assign]
-    store._discard_checkpoint = lambda record: None  # type: ignore[method-assign]  # no clean-up
-    with pytest.raises(KeyboardInterrupt):
-        store.checkpoint(sid, label="before refactor")
-    store._write = real_write  # type: ignore[method-assign]
-    # What a killed process leaves: an unlabelled automatic checkpoint (a valid state, which
-    # prune may remove), never an explicit, labelled one that no CheckpointCreated names.
-    [left] = store.checkpoints(sid)
-    assert (left.automatic, left.label, left.version) == (True, None, 4)
-    assert [r.checkpoint_id for r in store.prune_checkpoints(sid, keep=0).removed] == [
-        left.checkpoint_id]
-    done = store.checkpoint(sid, label="before refactor")
-    assert [(c.checkpoint_id, c.automatic, c.label) for c in store.checkpoints(sid)
-            if not c.automatic] == [(done, False, "before refactor")]

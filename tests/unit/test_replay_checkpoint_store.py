@@ -78,16 +78,6 @@ class CheckpointStoreContract:
         checkpoint_store.replace(rebased)
         assert checkpoint_store.get("a") == rebased
 
-    def test_make_explicit_sets_the_label_and_nothing_else(
-        self, checkpoint_store: CheckpointStore
-    ) -> None:
-        checkpoint_store.put([record("a", 10), record("b", 20)])
-        checkpoint_store.make_explicit("a", "before deploy")
-        checkpoint_store.make_explicit("unknown", "ignored")
-        assert checkpoint_store.get("a") == replace(
-            record("a", 10), automatic=False, label="before deploy")
-        assert checkpoint_store.get("b") == record("b", 20)
-
     def test_delete_removes_only_the_named(self, checkpoint_store: CheckpointStore) -> None:
         checkpoint_store.put([record("a", 10), record("b", 20), record("c", 30)])
         checkpoint_store.delete(["a", "c", "unknown"])
