@@ -70,6 +70,8 @@ def _stdin_file(format: str) -> Iterator[str]:
         path = Path(folder) / "stdin.jsonl"
         with path.open("wb") as out:
             shutil.copyfileobj(sys.stdin.buffer, out)
+        if path.stat().st_size == 0:  # e.g. the export before the pipe failed
+            raise InvalidInput("nothing came on standard input: no export to import")
         yield str(path)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import secrets
 import shutil
 import time
@@ -92,7 +93,10 @@ def _remove_stale_temporaries(target: Path) -> None:
     """Remove what exports killed mid-write (``kill -9``, a power cut) left beside ``target``:
     their names are random, so no later export would ever reuse or replace them."""
     cutoff = time.time() - STALE_SECONDS
+    ours = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{8}}\.tmp")  # _temporary_beside's
     for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        if not ours.fullmatch(leftover.name):
+            continue  # a name we never make: someone else's file
         with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
             if leftover.is_file() and leftover.stat().st_mtime < cutoff:
                 leftover.unlink()

@@ -133,6 +133,23 @@ def open_json(path: Path) -> Iterator[IO[bytes]]:
         yield f
 
 
+_PYTHON_IJSON = ijson.get_backend("python")
+
+
+def _ijson_for(path: Path) -> Any:
+    """The ijson backend to read ``path`` with. The fast C one turns a lone surrogate
+    escape into "?" or a UnicodeDecodeError; the pure-Python one keeps it, for
+    ``without_lone_surrogates`` to replace. Most files have none, and keep the fast one."""
+    tail = b""
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            window = tail + chunk
+            if any(escape in window for escape in _SURROGATE_ESCAPES):
+                return _PYTHON_IJSON
+            tail = chunk[-2:]
+    return ijson
+
+
 def scan_jsonl(path: Path) -> Iterator[Any]:
     """The JSON values on a file's lines, skipping the rest without a report: a first look
     at a file, to tell whether it is of a format at all."""
@@ -146,8 +163,8 @@ def scan_jsonl(path: Path) -> Iterator[Any]:
 
 def scan_json_items(path: Path, prefix: str = "item") -> Iterator[Any]:
     """The items under ``prefix`` of a JSON file, up to where it breaks, without a report."""
-    with open_json(path) as f, contextlib.suppress(ijson.JSONError):
-        for item in ijson.items(f, prefix, use_float=True):
+    with open_json(path) as f, contextlib.suppress(ijson.JSONError, UnicodeDecodeError):
+        for item in _ijson_for(path).items(f, prefix, use_float=True):
             if not nested_deeper(item, MAX_DEPTH):
                 yield without_lone_surrogates(item)
 
@@ -156,8 +173,8 @@ def has_array(path: Path, keys: tuple[str, ...]) -> bool:
     """Whether a JSON file is an object holding an array under one of ``keys``. Reads only
     as far as it needs to (a trajectory's arrays come early), and never reports."""
     key: str | None = None
-    with open_json(path) as f, contextlib.suppress(ijson.JSONError):
-        for prefix, event, value in ijson.parse(f):
+    with open_json(path) as f, contextlib.suppress(ijson.JSONError, UnicodeDecodeError):
+        for prefix, event, value in _ijson_for(path).parse(f):
             if prefix == "" and event == "map_key":
                 key = value
             elif prefix == "" and event != "start_map":
@@ -188,13 +205,14 @@ def json_items(path: Path, ctx: ImportContext, prefix: str = "item") -> Iterator
     count = 0
     with open_json(path) as f:
         try:
-            for item in ijson.items(_CountingReader(f, ctx), prefix, use_float=True):
+            parser = _ijson_for(path)
+            for item in parser.items(_CountingReader(f, ctx), prefix, use_float=True):
                 where, count = f"{path}:{prefix}[{count}]", count + 1
                 if nested_deeper(item, MAX_DEPTH):
                     ctx.malformed(where, TOO_DEEP)
                 else:
                     yield where, without_lone_surrogates(item)
-        except ijson.JSONError as e:
+        except (ijson.JSONError, UnicodeDecodeError) as e:  # bytes that are not UTF-8 too
             ctx.malformed(f"{path}:{prefix}[{count}]", f"malformed JSON, rest of file unread ({e})")
 
 

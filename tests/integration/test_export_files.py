@@ -104,12 +104,13 @@ def test_what_killed_exports_left_beside_the_target_is_cleared(tmp_path):
     stale = tmp_path / ".out.jsonl.0badf00d.tmp"  # an export killed an hour ago or more
     fresh = tmp_path / ".out.jsonl.1234abcd.tmp"  # another export, still running
     other = tmp_path / ".other.jsonl.0badf00d.tmp"  # not this target's
-    for leftover in (stale, fresh, other):
+    notes = tmp_path / ".out.jsonl.my-notes.tmp"  # not a name an export makes
+    for leftover in (stale, fresh, other, notes):
         leftover.write_text("partial")
     hours_ago = os.path.getmtime(stale) - 2 * 3600
-    for old in (stale, other):
+    for old in (stale, other, notes):
         os.utime(old, (hours_ago, hours_ago))
     with SessionStore(str(db)) as store:
         store.export(sid, target)
-    assert not stale.exists() and fresh.exists() and other.exists()
+    assert not stale.exists() and fresh.exists() and other.exists() and notes.exists()
     assert target.read_text().count("\n") == 4

@@ -183,3 +183,5 @@ def test_an_export_piped_into_import_dash_comes_back_identical(run, tmp_path):
         assert [e.hash for e in a.events(sid)] == [e.hash for e in b.events(sid)]
     refused = CliRunner().invoke(main, ["--db", other, "import", "claude-code", "-"], input="x")
     assert refused.exit_code == 2 and "works for jsonl exports only" in refused.output
+    empty = CliRunner().invoke(main, ["--db", other, "import", "jsonl", "-"], input="")
+    assert empty.exit_code == 2 and "nothing came on standard input" in empty.output

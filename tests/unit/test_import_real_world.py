@@ -129,3 +129,12 @@ def test_a_strict_stop_says_which_sessions_the_import_wrote_before_it(tmp_path: 
         [written] = [row["id"] for row in store.sessions(limit=None)]
     assert "stopped (--strict): nothing of this session was written" in stopped
     assert f"1 earlier session of this import stays written ({written})" in stopped
+
+
+def test_lone_surrogates_in_json_files_become_replacement_characters(tmp_path: Path) -> None:
+    chat = tmp_path / "cut.json"
+    chat.write_text('[{"role": "user", "content": "low \\udc00 high \\ud83d end"}]')
+    with SessionStore(":memory:") as store:
+        report = store.import_("openai-chat", str(chat))
+        [message] = store.state(report.created[0]).messages
+    assert report.malformed == 0 and message.content == "low \ufffd high \ufffd end"
