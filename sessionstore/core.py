@@ -537,7 +537,9 @@ class StoreCore:
         if cached is None or (
             expected_version is not None
             and cached.session.state.version != expected_version
-            and self._staged is None
+            # A stale cache is re-read, unless this batch has staged writes to the session:
+            # its cached state holds them, and the store does not have them yet.
+            and session_id not in self._staged_links
         ):
             cached = self._load(session_id)
         if expected_version is not None and cached.session.state.version != expected_version:

@@ -234,3 +234,17 @@ def test_a_refused_long_add_messages_inside_a_batch_is_like_a_short_one(db_path:
         assert [m.content for m in store.state(sid).messages] == ["kept"]
         assert store.add_messages(sid, _messages(25)) == 27
         assert [c.version for c in store.checkpoints(sid)] == [10, 20]
+
+
+def test_in_a_batch_a_right_expected_version_passes_after_another_store_wrote(
+    db_path: str,
+) -> None:
+    with SessionStore(db_path) as a, SessionStore(db_path) as b:
+        sid = a.create_session("s")
+        a.add_message(sid, "user", "cached by a")
+        b.add_message(sid, "user", "b wrote: a's cache is stale")
+        with a.batch():
+            assert a.add_message(sid, "user", "on the stored version", expected_version=3) == 4
+            with pytest.raises(ConcurrencyConflict, match="is at version 4, not 3"):
+                a.add_message(sid, "user", "stale now: 4 is staged", expected_version=3)
+        assert a.current_version(sid) == 4
