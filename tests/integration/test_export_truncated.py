@@ -89,12 +89,17 @@ def test_strict_refuses_a_file_cut_between_lines(tmp_path, exported):
         _import(tmp_path, "".join(text.splitlines(keepends=True)[:-1]), strict=True)
 
 
+def _root_and_fork(store: SessionStore) -> tuple[str, str]:
+    """A root session of three events and a fork of it at its last."""
+    root = store.create_session("root", agent_id="main")
+    store.change_status(root, "active")
+    store.add_message(root, "user", "one")
+    return root, store.fork(root, at_version=3)
+
+
 def test_a_truncated_fork_keeps_its_whole_ancestors_and_imports_once_complete(tmp_path):
     with SessionStore(":memory:") as source:
-        root = source.create_session("root", agent_id="main")
-        source.change_status(root, "active")
-        source.add_message(root, "user", "one")
-        fork = source.fork(root, at_version=3)
+        root, fork = _root_and_fork(source)
         source.add_message(fork, "user", "two")
         source.add_message(fork, "user", "three")
         text = _export(source, fork)
@@ -109,10 +114,7 @@ def test_a_truncated_fork_keeps_its_whole_ancestors_and_imports_once_complete(tm
 
 def test_an_ancestor_cut_short_is_not_imported_either(tmp_path):
     with SessionStore(":memory:") as source:
-        root = source.create_session("root", agent_id="main")
-        source.change_status(root, "active")
-        source.add_message(root, "user", "one")
-        fork = source.fork(root, at_version=3)
+        root, fork = _root_and_fork(source)
         lines = _export(source, fork).splitlines(keepends=True)
     _, report, _path = _import(tmp_path, "".join([*lines[:3], *lines[4:]]))  # root's event 3
     assert report.created == []
@@ -142,10 +144,7 @@ def test_an_export_of_a_newer_format_is_refused(tmp_path, exported):
 
 def test_a_fork_whose_ancestors_part_is_damaged_says_so(tmp_path):
     with SessionStore(":memory:") as store:
-        parent = store.create_session("parent")
-        store.change_status(parent, "active")
-        store.add_message(parent, "user", "one")
-        fork = store.fork(parent)
+        parent, fork = _root_and_fork(store)
         store.add_message(fork, "user", "own")
         lines = _export(store, fork).splitlines(keepends=True)
     damaged = "".join(lines[:2] + lines[3:])  # the ancestor's second event is gone
