@@ -16,7 +16,7 @@ from ..domain.state import Message, SessionState
 from ..replay.diff import BranchDiff
 from ..storage.checkpoints import CheckpointRecord
 from . import main
-from .common import CliContext, compact_table, console, counted, emit, pass_cli
+from .common import CliContext, compact_table, console, counted, emit, error_console, pass_cli
 
 
 def _short(text: str | None, width: int = 70) -> str:
@@ -165,9 +165,14 @@ def fork(cli: CliContext, session_id: str, at_version: int | None, checkpoint: s
     # A fork at a version inside a fork's inherited part is stored as a fork of the
     # session that wrote that version: name the parent the store records.
     parent, version = start.parent_id, start.parent_version + 1
-    emit(cli, {"session_id": new_id, "parent_id": parent, "version": version},
-         lambda: console.print(f"forked [bold]{new_id}[/] from {parent} at version "
-                               f"{version - 1} (its first own event is version {version})"))
+    def render() -> None:
+        # The id alone on standard output, as `create` prints it (FORK=$(sessionstore
+        # fork ...) works); what it is, for a person, on standard error.
+        click.echo(new_id)
+        error_console.print(f"forked from {parent} at version {version - 1} (its first own "
+                            f"event is version {version})", soft_wrap=True, highlight=False)
+
+    emit(cli, {"session_id": new_id, "parent_id": parent, "version": version}, render)
 
 
 def _messages_panel(title: str, messages: list[Message]) -> Panel:

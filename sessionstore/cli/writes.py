@@ -26,7 +26,8 @@ def _write(
     with cli.store() as store:
         version = write(store)
     emit(cli, {"session_id": session_id, "version": version},
-         lambda: console.print(f"{what}: session {session_id} is at version {version}"))
+         lambda: console.print(f"{what}: session {session_id} is at version {version}",
+                               soft_wrap=True))
 
 
 def _json_arg(value: str | None, name: str) -> Any:

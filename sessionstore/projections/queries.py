@@ -187,9 +187,12 @@ def session_metrics(db: sqlite_utils.Database, session_id: str, now: datetime) -
 
 def global_metrics(db: sqlite_utils.Database) -> Row:
     by_status = _counts(db, "SELECT status, COUNT(*) FROM sessions GROUP BY status", [])
-    sessions_n, tasks, completed = db.execute(
-        "SELECT COUNT(*), COALESCE(SUM(tasks_started), 0), COALESCE(SUM(tasks_completed), 0) "
-        "FROM sessions").fetchone()
+    (sessions_n,) = db.execute("SELECT COUNT(*) FROM sessions").fetchone()
+    # From the events, each counted once: a fork's sessions row carries the task counters
+    # it inherited from its parent, so summing those rows counted a task once per fork.
+    events = _counts(db, "SELECT type, COUNT(*) FROM audit WHERE type IN "
+                         "('TaskStarted', 'TaskCompleted') GROUP BY type", [])
+    tasks, completed = events.get("TaskStarted", 0), events.get("TaskCompleted", 0)
     return {
         "sessions": sessions_n,
         "sessions_by_status": by_status,

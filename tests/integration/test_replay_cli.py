@@ -120,5 +120,7 @@ def test_a_fork_inside_a_forks_inherited_part_names_the_parent_it_is_stored_unde
     assert (again["parent_id"], again["version"]) == (sid, 13)
     with SessionStore(db) as store:
         assert store.session(again["session_id"])["forked_from"] == sid
-    text = " ".join(run(db, "fork", first, "--version", "21").output.split())
-    assert f"from {first} at version 21" in text
+    result = run(db, "fork", first, "--version", "21")
+    assert f"from {first} at version 21" in " ".join(result.stderr.split())
+    with SessionStore(db) as store:  # standard output is the new id alone, as `create` prints
+        assert store.session(result.stdout.strip())["forked_from"] == first

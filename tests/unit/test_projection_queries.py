@@ -281,3 +281,14 @@ def test_history_decodes_json_columns_and_rows_share_no_empty_container(
     rows[0]["metadata"]["mine"] = True
     assert rows[1]["tool_calls"] == [] and rows[1]["metadata"] == {}
     assert store.history(sid)[0]["tool_calls"] == []
+
+
+def test_global_metrics_count_a_task_once_however_many_forks_inherit_it(
+        store: SessionStore) -> None:
+    sid = conversation(store)
+    store.start_task(sid, "t1")
+    store.complete_task(sid, "t1", outcome="done")
+    fork(store, sid, store.current_version(sid))
+    fork(store, sid, store.current_version(sid))
+    m = store.metrics()
+    assert (m["sessions"], m["tasks"], m["tasks_completed"]) == (3, 1, 1)
