@@ -44,6 +44,15 @@ def _short(text: str | None, width: int = 80) -> str:
     return escape(text if len(text) <= width else text[: width - 1] + "…")
 
 
+def _plain_text(value: object) -> str:
+    """A value as a person reads it: maps as ``key: value`` pairs, as ``metrics`` prints."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
+
+
 def _marked(snippet: str) -> Text:
     """A search snippet with its ``**``-marked matches in bold."""
     text = Text()
@@ -123,7 +132,7 @@ def show(cli: CliContext, session_id: str, views: str | None) -> None:
         table = Table("field", "value", title=f"session {row['id']}", show_header=False)
         for key, value in {**row, **metrics}.items():
             if key not in ("id", "session_id"):
-                table.add_row(key, _short(str(value), 100) if value is not None else "")
+                table.add_row(key, _short(_plain_text(value), 100))
         console.print(table)
 
     emit(cli, {"session": row, "metrics": metrics}, render)

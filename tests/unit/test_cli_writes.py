@@ -185,3 +185,11 @@ def test_an_export_piped_into_import_dash_comes_back_identical(run, tmp_path):
     assert refused.exit_code == 2 and "works for jsonl exports only" in refused.output
     empty = CliRunner().invoke(main, ["--db", other, "import", "jsonl", "-"], input="")
     assert empty.exit_code == 2 and "nothing came on standard input" in empty.output
+
+
+def test_show_prints_maps_as_key_value_pairs(run):
+    sid = json.loads(run("--json", "create", "chat", "--metadata", '{"team": "infra"}'))[
+        "session_id"]
+    run("message", sid, "user", "hello")
+    text = CliRunner().invoke(main, ["--db", run.db, "show", sid], env={"COLUMNS": "120"}).output
+    assert "team: infra" in text and "user: 1" in text and "{'" not in text
