@@ -220,16 +220,34 @@ def _render_diff(d: BranchDiff) -> None:
     if d.status:
         table.add_row("status", *d.status)
     for key, (x, y) in {**d.tokens, **d.fields}.items():
-        table.add_row(key, escape(str(x)), escape(str(y)))
+        table.add_row(key, _value(x), _value(y))
     for kind, changes in (("agent", d.agents), ("task", d.tasks)):
         for key, (x, y) in changes.items():
-            table.add_row(f"{kind} {escape(key)}", _status_of(x), _status_of(y))
+            table.add_row(f"{kind} {escape(key)}", _summary_of(x), _summary_of(y))
     if table.rows:
         console.print(table)
 
 
-def _status_of(item: Any) -> str:
-    return "—" if item is None else str(getattr(item, "status", "present"))
+def _value(value: Any) -> str:
+    return "—" if value is None else escape(str(value))
+
+
+# What tells two versions of an agent or a task apart, after its status: a task's outcome and
+# tokens, an agent's role and when it was (re-)added.
+_DETAILS = ("outcome", "tokens", "role", "added_at")
+
+
+def _summary_of(item: Any) -> str:
+    if item is None:
+        return "—"
+    parts = [str(getattr(item, "status", "present"))]
+    for name in _DETAILS:
+        detail = getattr(item, name, None)
+        if isinstance(detail, datetime):
+            parts.append(f"{name.replace('_', ' ')} {detail:%Y-%m-%d %H:%M:%S}")
+        elif detail not in (None, ""):
+            parts.append(f"{name} {detail}")
+    return escape(", ".join(parts))
 
 
 @main.command()

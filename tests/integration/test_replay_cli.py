@@ -124,3 +124,17 @@ def test_a_fork_inside_a_forks_inherited_part_names_the_parent_it_is_stored_unde
     assert f"from {first} at version 21" in " ".join(result.stderr.split())
     with SessionStore(db) as store:  # standard output is the new id alone, as `create` prints
         assert store.session(result.stdout.strip())["forked_from"] == first
+
+
+def test_the_diff_table_shows_what_differs_beyond_a_status(tmp_path: Path) -> None:
+    db = str(tmp_path / "d.db")
+    with SessionStore(db) as store:
+        sid = store.create_session("x")
+        store.change_status(sid, "active")
+        store.start_task(sid, "t1")
+        fork = store.fork(sid)
+        store.complete_task(sid, "t1", outcome="passed")
+        store.complete_task(fork, "t1", outcome="failed")
+    result = CliRunner().invoke(main, ["--db", db, "diff", sid, fork], env={"COLUMNS": "150"})
+    row = next(line for line in result.output.splitlines() if "task t1" in line)
+    assert "completed, outcome passed" in row and "completed, outcome failed" in row
