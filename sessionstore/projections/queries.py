@@ -179,9 +179,11 @@ def session_metrics(db: sqlite_utils.Database, session_id: str, now: datetime) -
         "agents_by_status": _counts(db, "SELECT status, COUNT(*) FROM agents WHERE "
                                         "session_id = ? GROUP BY status", [session_id]),
         **by_metric,
-        "errors": s["errors"], "restarts": s["restarts"],
-        "tasks_completed": s["tasks_completed"], "tokens_in": s["tokens_in"],
-        "tokens_out": s["tokens_out"], "uptime_seconds": max(0.0, uptime),
+        "messages": s["messages"], "tool_calls": s["tool_calls"],
+        "errors": s["errors"], "restarts": s["restarts"], "compactions": s["compactions"],
+        "tasks_started": s["tasks_started"], "tasks_completed": s["tasks_completed"],
+        "tokens_in": s["tokens_in"], "tokens_out": s["tokens_out"],
+        "uptime_seconds": max(0.0, uptime),
     }
 
 

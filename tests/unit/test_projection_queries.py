@@ -292,3 +292,11 @@ def test_global_metrics_count_a_task_once_however_many_forks_inherit_it(
     fork(store, sid, store.current_version(sid))
     m = store.metrics()
     assert (m["sessions"], m["tasks"], m["tasks_completed"]) == (3, 1, 1)
+
+
+def test_session_metrics_hold_the_totals_and_compactions(store: SessionStore) -> None:
+    sid = conversation(store)
+    store.record_compaction(sid, trigger="auto", tokens_before=900)
+    store.start_task(sid, "t1")
+    m = store.metrics(sid)
+    assert (m["messages"], m["tool_calls"], m["compactions"], m["tasks_started"]) == (5, 1, 1, 1)
