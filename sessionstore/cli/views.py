@@ -257,15 +257,20 @@ def metrics(cli: CliContext, session_id: str | None, views: str | None) -> None:
 
 
 def _subtree(store: SessionStore, row: Row, depth: int) -> dict[str, Any]:
-    children = store.children(row["id"]) if depth > 0 else []
-    return {"id": row["id"], "name": row["name"], "kind": row["kind"], "status": row["status"],
-            "forked_from": row["forked_from"], "fork_version": row["fork_version"],
-            "children": [_subtree(store, c, depth - 1) for c in children]}
+    children = store.children(row["id"])
+    shown = children if depth > 0 else []
+    return {"id": row["id"], "name": row["name"], "label": row["label"], "kind": row["kind"],
+            "status": row["status"], "forked_from": row["forked_from"],
+            "fork_version": row["fork_version"],
+            "children": [_subtree(store, c, depth - 1) for c in shown],
+            "not_shown": len(children) - len(shown)}
 
 
 def _label(node: dict[str, Any]) -> str:
     what = f"fork @v{node['fork_version']}" if node["forked_from"] else node["kind"]
-    return f"[bold]{escape(node['name'])}[/] {node['id']} [dim]{what}, {node['status']}[/]"
+    label = " " + escape(f"[{node['label']}]") if node["label"] else ""
+    return (f"[bold]{escape(node['name'])}[/]{label} {node['id']} "
+            f"[dim]{what}, {node['status']}[/]")
 
 
 @main.command()
@@ -296,6 +301,9 @@ def tree(cli: CliContext, session_id: str | None, depth: int, views: str | None)
     def add(branch: Tree, node: dict[str, Any]) -> None:
         for child in node["children"]:
             add(branch.add(_label(child)), child)
+        if node["not_shown"]:
+            branch.add(f"[dim]… {counted(node['not_shown'], 'more session')} below "
+                       "(raise --depth)[/]")
 
     def render() -> None:
         top = Tree(f"sessions in {escape(redact(cli.db))}")

@@ -193,3 +193,15 @@ def test_show_prints_maps_as_key_value_pairs(run):
     run("message", sid, "user", "hello")
     text = CliRunner().invoke(main, ["--db", run.db, "show", sid], env={"COLUMNS": "120"}).output
     assert "team: infra" in text and "user: 1" in text and "{'" not in text
+
+
+def test_tree_shows_fork_labels_and_says_what_its_depth_cut(run):
+    root = json.loads(run("--json", "create", "root"))["session_id"]
+    run("status", root, "active")
+    first = json.loads(run("--json", "fork", root, "--label", "retry"))["session_id"]
+    run("fork", first)
+    env = {"COLUMNS": "160"}
+    full = CliRunner().invoke(main, ["--db", run.db, "tree"], env=env).output
+    cut = CliRunner().invoke(main, ["--db", run.db, "tree", "--depth", "1"], env=env).output
+    assert "root [retry]" in full and "more session" not in full
+    assert "… 1 more session below (raise --depth)" in cut
