@@ -83,7 +83,7 @@ def require_store(db: str) -> None:
         error_console.print("note: an in-memory store keeps nothing once this command ends; "
                             "give --db a file to keep what it writes", highlight=False,
                             soft_wrap=True)
-    elif not creating and not Path(path).expanduser().exists():
+    elif not creating and not Path(path).exists():  # sqlite_path expanded ~ already
         raise err.InvalidInput(
             f"no store at {db!r}: check --db (default: sessions.db), or start one with "
             "`sessionstore create` or `sessionstore import`"

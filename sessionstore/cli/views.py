@@ -249,7 +249,7 @@ def metrics(cli: CliContext, session_id: str | None, views: str | None) -> None:
         table = Table("metric", "value", title=f"metrics of {session_id or 'all sessions'}")
         for key, value in data.items():
             if isinstance(value, dict):
-                value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "-"
+                value = _plain_text(value) or "-"
             table.add_row(key, escape(str(value)))
         console.print(table)
 

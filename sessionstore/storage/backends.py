@@ -51,11 +51,11 @@ def _refuse_other_databases(path: str, url: str) -> None:
     """Refuse a SQLite file that holds tables but not an event log: opening it as a store
     would add the store's tables to someone else's database (a read-model file given as
     ``--db`` is the usual slip)."""
-    if path == ":memory:" or not Path(path).expanduser().is_file():
+    if path == ":memory:" or not Path(path).is_file():  # sqlite_path expanded ~ already
         return
     try:
         # A URI, for mode=ro; as_uri() escapes what a URI would misread (# and ?).
-        uri = f"{Path(path).expanduser().resolve().as_uri()}?mode=ro"
+        uri = f"{Path(path).resolve().as_uri()}?mode=ro"
         with closing(sqlite3.connect(uri, uri=True)) as db:
             tables = {name for (name,) in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
