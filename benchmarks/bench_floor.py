@@ -103,9 +103,9 @@ def _switch_off(store: SessionStore, parts: Sequence[str]) -> None:
     record = log.recorder.record
     ids = itertools.count(1 << 40)
     if "heads" in parts:
-        log.recorder.record = lambda stored, heads: record(stored, [])  # type: ignore[method-assign]
+        log.recorder.record = lambda stored, heads, also=None: record(stored, [], also)  # type: ignore[method-assign]
     if "sql" in parts:
-        log.recorder.record = lambda stored, heads: [next(ids) for _ in stored]  # type: ignore[method-assign]
+        log.recorder.record = lambda stored, heads, also=None: [next(ids) for _ in stored]  # type: ignore[method-assign]
     if "encoding" in parts:
         row = StoredEvent(uuid.uuid4(), 1, MessageAdded.type_name, b"\x00" * 250)
         log.codec.encode = lambda event, prev_hash: (row, b"\x00" * 32)  # type: ignore[method-assign]

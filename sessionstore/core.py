@@ -34,7 +34,7 @@ from .domain.state import SessionState
 from .gcpause import gc_paused
 from .storage.backends import open_recorder
 from .storage.log import EventLog, Recorded, check_session_id
-from .storage.recorder import Head
+from .storage.recorder import Head, JoinedWrite
 from .storage.verify import VerifyReport, verify_all, verify_session
 
 T = TypeVar("T")
@@ -586,7 +586,7 @@ class StoreCore:
         return cached.last_hash
 
     def _append(self, events: list[ev.Event], links: dict[str, bytes]) -> list[Recorded]:
-        recorded = self._log.append(events, links)
+        recorded = self._log.append(events, links, self._joined_writes())
         last_hashes = {event.session_id: event.hash for event in events}
         for session_id, last_hash in last_hashes.items():
             cached = self._cache.get(session_id)
@@ -595,6 +595,10 @@ class StoreCore:
                 cached.session.pending.clear()
         self._after_append(recorded)
         return recorded
+
+    def _joined_writes(self) -> JoinedWrite | None:
+        """Hook: rows to store in the next append's own transaction (explicit checkpoints)."""
+        return None
 
     def _after_append(self, recorded: list[Recorded]) -> None:
         """Hook for parts that react to new events (automatic checkpoints)."""

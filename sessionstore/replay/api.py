@@ -59,6 +59,7 @@ class ReplayMixin(AutoCheckpointMixin):
         self.reducer_steps = 0  # events applied on top of checkpoints, for benchmarks
         self._checkpointer = Checkpointer(open_checkpoint_store(self._log.recorder), self._clock)
         self._pending_checkpoints = []
+        self._explicit: list[CheckpointRecord] = []  # stored by the next append's transaction
         self._anchors = {}
         self._no_auto = set()
         self._mid_checkpoints = []
@@ -120,12 +121,15 @@ class ReplayMixin(AutoCheckpointMixin):
 
     def _write_with_checkpoint(self, record: CheckpointRecord, write: Callable[[], int]) -> int:
         """Run ``write``, which records ``record``'s ``CheckpointCreated``, and store
-        ``record`` with it: both or neither (in a batch, the checkpoint waits for its commit).
+        ``record`` with it: both or neither, in one transaction where the backend can (in
+        a batch, the batch's), else the checkpoint first and deleted if the write fails.
         """
         session_id = record.session_id
         # Set before the write, so that its commit does not take an automatic one too.
         self._anchors[session_id] = record.version
         try:
+            if self._checkpointer.store.joined([record]) is not None:
+                return self._write_joined(record, write)
             if self._staged is not None:
                 written = write()
                 self._pending_checkpoints.append(record)
@@ -138,6 +142,17 @@ class ReplayMixin(AutoCheckpointMixin):
                 raise
         except BaseException:
             self._forget(session_id)
+            raise
+
+    def _write_joined(self, record: CheckpointRecord, write: Callable[[], int]) -> int:
+        """``write`` with ``record`` handed to the append that records its event (through
+        ``_joined_writes``), so that no crash can store one without the other."""
+        self._explicit.append(record)
+        try:
+            return write()
+        except BaseException:
+            if record in self._explicit:  # not stored: refused, or its append failed
+                self._explicit.remove(record)
             raise
 
     def _discard_checkpoint(self, record: CheckpointRecord) -> None:

@@ -4,7 +4,8 @@ After every commit the live state of each written session is checked; once
 ``checkpoint_every`` events have passed since the newest checkpoint in its history (a fork
 counts from its parent's), that state is encoded into an automatic checkpoint. They are a
 storage optimisation and add no event. Inside ``batch()`` they are held back, stored only
-once the batch is recorded, and dropped if it is not.
+once the batch is recorded (by its transaction when it also holds an explicit checkpoint,
+which may be a delta of them), and dropped if it is not.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..domain.errors import CheckpointsChanged
 from ..domain.session import Session
 from ..domain.state import SessionState
 from ..storage.checkpoints import CheckpointRecord
+from ..storage.recorder import JoinedWrite
 from .checkpointer import Checkpointer
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ class AutoCheckpointMixin(_Base):
     checkpoint_every: int
     _checkpointer: Checkpointer
     _pending_checkpoints: list[CheckpointRecord]
+    _explicit: list[CheckpointRecord]  # explicit ones, for the next append's transaction
     _anchors: dict[str, int]  # session -> version of the newest checkpoint in its history
     _no_auto: set[str]  # sessions being committed that must not be checkpointed
     _mid_checkpoints: list[CheckpointRecord]  # taken inside the write being committed
@@ -105,9 +108,18 @@ class AutoCheckpointMixin(_Base):
         elif records:
             self._store_automatic(records)
 
+    def _joined_writes(self) -> JoinedWrite | None:
+        """The explicit checkpoints, stored by the transaction that records their events;
+        with them, a batch's automatic ones, which they may be deltas of."""
+        if not self._explicit:
+            return None
+        return self._checkpointer.store.joined([*self._pending_checkpoints, *self._explicit])
+
     def _after_append(self, recorded: list[Any]) -> None:
         super()._after_append(recorded)
-        if self._pending_checkpoints and self._staged is None:
+        if self._explicit:  # the append stored them, and the automatic ones before them
+            self._explicit, self._pending_checkpoints = [], []
+        elif self._pending_checkpoints and self._staged is None:
             records, self._pending_checkpoints = self._pending_checkpoints, []
             self._store_automatic(records)
 
@@ -140,6 +152,8 @@ class AutoCheckpointMixin(_Base):
             if outer:
                 with self._lock:
                     dropped, self._pending_checkpoints = self._pending_checkpoints, []
+                    dropped += self._explicit
+                    self._explicit = []
                     for record in dropped:
                         self._forget(record.session_id)
             raise

@@ -6,8 +6,10 @@ checkpoint, see ``replay/blobs.py``) and its metadata. The store is small on pur
 ``tests/unit/test_replay_checkpoint_store.py`` is the suite each backend passes.
 
 Checkpoints live in the same database as the events: the SQLite store uses the recorder's
-own datastore (its connection pool and transactions). ``open_checkpoint_store`` is the one
-place that picks an implementation from the recorder type.
+own datastore (its connection pool and transactions), and ``joined`` lets an append's
+transaction store checkpoints with their ``CheckpointCreated`` events.
+``open_checkpoint_store`` is the one place that picks an implementation from the recorder
+type.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from ..domain.errors import CheckpointsChanged
 from .codec import from_micros, to_micros
-from .recorder import SessionRecorder
+from .recorder import JoinedWrite, SessionRecorder
 from .sqlite import SQLiteSessionRecorder
 
 
@@ -62,6 +64,12 @@ class CheckpointStore(ABC):
 
         Each delta's parent must be stored, or be one of ``records``: if another store
         deleted it meanwhile, this raises ``CheckpointsChanged`` and stores nothing."""
+
+    def joined(self, records: Sequence[CheckpointRecord]) -> JoinedWrite | None:
+        """``put(records)`` as a part of an append's transaction (given to the recorder's
+        ``record``), so that the checkpoints and their events are stored together or not at
+        all; None for a store that cannot join one (in memory: ``put`` them first)."""
+        return None
 
     @abstractmethod
     def replace(self, record: CheckpointRecord) -> None:
@@ -221,18 +229,11 @@ class SQLiteCheckpointStore(CheckpointStore):
     def put(self, records: Sequence[CheckpointRecord]) -> None:
         if not records:
             return
-        # Written first, checked after: the write takes SQLite's one write lock, so the
-        # check sees every delete committed before it and no delete can slip in after.
         with self._datastore.transaction(commit=True) as c:
-            c.executemany(
-                f"INSERT INTO session_checkpoints ({_META}, blob) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_row(r) for r in records],
-            )
-            parents = outside_parents(records)
-            missing = set(parents) - _matching(c, "checkpoint_id", parents)
-            if missing:
-                raise parents_gone(missing)
+            _insert(c, records)
+
+    def joined(self, records: Sequence[CheckpointRecord]) -> JoinedWrite | None:
+        return lambda cursor: _insert(cursor, records)
 
     def replace(self, record: CheckpointRecord) -> None:
         with self._datastore.transaction(commit=True) as c:
@@ -294,6 +295,20 @@ class SQLiteCheckpointStore(CheckpointStore):
             c.execute(sql, params)
             row = c.fetchone()
         return None if row is None else record_from_row(row)
+
+
+def _insert(cursor: Any, records: Sequence[CheckpointRecord]) -> None:
+    # Written first, checked after: the write takes SQLite's one write lock, so the check
+    # sees every delete committed before it and no delete can slip in after.
+    cursor.executemany(
+        f"INSERT INTO session_checkpoints ({_META}, blob) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [_row(r) for r in records],
+    )
+    parents = outside_parents(records)
+    missing = set(parents) - _matching(cursor, "checkpoint_id", parents)
+    if missing:
+        raise parents_gone(missing)
 
 
 def _select_in(cursor: Any, columns: str, column: str, ids: Sequence[str]) -> builtins.list[Any]:

@@ -22,7 +22,7 @@ from ..domain.events import Event, SessionForked
 from ..domain.state import Message
 from .codec import EventCodec, session_uuid
 from .dictionaries import TrainedZstd
-from .recorder import Head, HeadUpdate, SessionRecorder
+from .recorder import Head, HeadUpdate, JoinedWrite, SessionRecorder
 
 PAGE = 1000
 
@@ -48,8 +48,13 @@ class EventLog:
         self._closed = False
 
     # -- writing --------------------------------------------------------------------------
-    def append(self, events: Sequence[Event], chain_from: Mapping[str, bytes]) -> list[Recorded]:
-        """Record ``events`` in one transaction.
+    def append(
+        self,
+        events: Sequence[Event],
+        chain_from: Mapping[str, bytes],
+        also: JoinedWrite | None = None,
+    ) -> list[Recorded]:
+        """Record ``events`` in one transaction, with ``also``'s rows (see ``record``).
 
         ``chain_from[session_id]`` is the hash that the session's first event in ``events``
         links to. A version already taken raises ``ConcurrencyConflict``; nothing is written.
@@ -72,15 +77,17 @@ class EventLog:
             if session_id not in firsts:
                 starts = version == 1 or isinstance(event, SessionForked)
                 firsts[session_id] = version if starts else 0
-        ids = self._record(rows, _heads(events, firsts, prev))
+        ids = self._record(rows, _heads(events, firsts, prev), also)
         for event, (link, digest) in zip(events, links, strict=True):
             event._link(link, digest)
         self.compressor.train_if_ready()
         return [Recorded(n, e) for n, e in zip(ids, events, strict=True)]
 
-    def _record(self, rows: list[StoredEvent], heads: list[HeadUpdate]) -> Sequence[int]:
+    def _record(
+        self, rows: list[StoredEvent], heads: list[HeadUpdate], also: JoinedWrite | None
+    ) -> Sequence[int]:
         try:
-            return self.recorder.record(rows, heads)
+            return self.recorder.record(rows, heads, also)
         except LibraryIntegrityError as e:
             raise ConcurrencyConflict(
                 "another writer appended to this session first; nothing was written: re-read "

@@ -21,7 +21,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 
 from .checkpoints import CheckpointStore, InMemoryCheckpointStore
-from .recorder import Head, HeadUpdate, SessionRecorder, merge_heads
+from .recorder import Head, HeadUpdate, JoinedWrite, SessionRecorder, merge_heads
 
 _named: weakref.WeakValueDictionary[str, MemorySessionRecorder] = weakref.WeakValueDictionary()
 _named_lock = threading.Lock()
@@ -36,7 +36,14 @@ class MemorySessionRecorder(POPOApplicationRecorder, SessionRecorder):
         self._dictionaries: dict[int, bytes] = {}
         self._checkpoints = InMemoryCheckpointStore()
 
-    def record(self, stored: Sequence[StoredEvent], heads: Sequence[HeadUpdate]) -> Sequence[int]:
+    def record(
+        self,
+        stored: Sequence[StoredEvent],
+        heads: Sequence[HeadUpdate],
+        also: JoinedWrite | None = None,
+    ) -> Sequence[int]:
+        if also is not None:  # its checkpoint store joins no transaction (``joined``: None)
+            raise TypeError("the memory backend has no transaction for other writes to join")
         return list(self.insert_events(stored, heads=merge_heads(heads)) or [])
 
     def _update_table(

@@ -51,7 +51,7 @@ from .checkpoints import (
     record_from_row,
 )
 from .codec import to_micros
-from .recorder import Durability, Head, HeadUpdate, SessionRecorder, merge_heads
+from .recorder import Durability, Head, HeadUpdate, JoinedWrite, SessionRecorder, merge_heads
 
 SYNCHRONOUS_COMMIT: dict[str, str] = {"full": "on", "normal": "off"}
 _INT_OPTIONS = ("pool_size", "max_overflow")
@@ -202,19 +202,27 @@ class PostgresSessionRecorder(PostgresApplicationRecorder, SessionRecorder):
         return _scrub(error, self.config)
 
     # -- writing ----------------------------------------------------------------------------
-    def record(self, stored: Sequence[StoredEvent], heads: Sequence[HeadUpdate]) -> Sequence[int]:
+    def record(
+        self,
+        stored: Sequence[StoredEvent],
+        heads: Sequence[HeadUpdate],
+        also: JoinedWrite | None = None,
+    ) -> Sequence[int]:
         try:
-            ids = self._record(stored, merge_heads(heads))
+            ids = self._record(stored, merge_heads(heads), also)
         except PersistenceError as e:
             # Same class, scrubbed text: the event log turns it into our own error.
             raise type(e)(self.scrub(e)) from None
         return list(ids or [])
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def _record(self, stored: Sequence[StoredEvent], heads: Sequence[HeadUpdate]) -> list[int]:
+    def _record(
+        self, stored: Sequence[StoredEvent], heads: Sequence[HeadUpdate], also: JoinedWrite | None
+    ) -> list[int]:
         """The library's insert (table lock, NOTIFY, insert) plus heads, in one pipeline.
 
-        One round trip for the lot, where the library's ``insert_events`` syncs twice.
+        One round trip for the lot, where the library's ``insert_events`` syncs twice
+        (``also``'s reads, if any, add theirs).
         """
         rows = [self.construct_pg_stored_event(s.originator_id, s.originator_version, s.topic,
                                                s.state) for s in stored]
@@ -225,7 +233,10 @@ class PostgresSessionRecorder(PostgresApplicationRecorder, SessionRecorder):
             c.execute(self._notify, prepare=True)
             self._insert_events(c, stored, heads=heads)
             c.execute(self.insert_events_statement, (rows,), prepare=True)
-            return [row["notification_id"] for row in c.fetchall()]
+            ids = [row["notification_id"] for row in c.fetchall()]
+            if also is not None:
+                also(c)
+            return ids
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -362,13 +373,19 @@ class PostgresCheckpointStore(CheckpointStore):
     def put(self, records: Sequence[CheckpointRecord]) -> None:
         if not records:
             return
-        marks = ", ".join(["%s"] * 14)
         with self._datastore.transaction(commit=True) as c:
-            c.executemany(
-                SQL(f"INSERT INTO {{}} ({_META}, blob) VALUES ({marks})").format(self._table),
-                [_row(r) for r in records],
-            )
-            self._require_parents(c, outside_parents(records))
+            self._insert(c, records)
+
+    def joined(self, records: Sequence[CheckpointRecord]) -> JoinedWrite | None:
+        return lambda cursor: self._insert(cursor, records)
+
+    def _insert(self, cursor: Any, records: Sequence[CheckpointRecord]) -> None:
+        marks = ", ".join(["%s"] * 14)
+        cursor.executemany(
+            SQL(f"INSERT INTO {{}} ({_META}, blob) VALUES ({marks})").format(self._table),
+            [_row(r) for r in records],
+        )
+        self._require_parents(cursor, outside_parents(records))
 
     def replace(self, record: CheckpointRecord) -> None:
         with self._datastore.transaction(commit=True) as c:

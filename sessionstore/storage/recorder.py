@@ -9,7 +9,7 @@ sessions without reading events.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
@@ -19,6 +19,10 @@ from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 Durability = Literal["full", "normal"]
 """``full``: every commit is on disk when it returns. ``normal``: a power loss may lose the
 last commits (each backend says how it maps this)."""
+
+JoinedWrite = Callable[[Any], None]
+"""More rows for a backend to write inside an append's transaction, given its cursor (an
+explicit checkpoint with its ``CheckpointCreated``). Raising rolls the append back."""
 
 Row = tuple[int, str, bytes]
 """A stored event as a replay reads it: version, topic (type name) and state bytes."""
@@ -46,10 +50,17 @@ class SessionRecorder(ApplicationRecorder, ABC):
     """An application recorder that also keeps session heads atomically with the events."""
 
     @abstractmethod
-    def record(self, stored: Sequence[StoredEvent], heads: Sequence[HeadUpdate]) -> Sequence[int]:
+    def record(
+        self,
+        stored: Sequence[StoredEvent],
+        heads: Sequence[HeadUpdate],
+        also: JoinedWrite | None = None,
+    ) -> Sequence[int]:
         """Insert events and move heads in one transaction; return notification ids.
 
-        Raises the library's ``IntegrityError`` when a version is already taken.
+        ``also`` runs inside that transaction, before it commits, with the backend's cursor;
+        a backend that has no such cursor (``memory://``) refuses it. Raises the library's
+        ``IntegrityError`` when a version is already taken.
         """
 
     def select_session_rows(

@@ -21,7 +21,15 @@ from eventsourcing.sqlite import (
 )
 
 from .codec import session_uuid
-from .recorder import Durability, Head, HeadUpdate, Row, SessionRecorder, merge_heads
+from .recorder import (
+    Durability,
+    Head,
+    HeadUpdate,
+    JoinedWrite,
+    Row,
+    SessionRecorder,
+    merge_heads,
+)
 
 DURABILITY_PRAGMAS: dict[str, str] = {"full": "FULL", "normal": "NORMAL"}
 STATEMENT_CACHE = 64
@@ -126,9 +134,14 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
         # The library parses the id of every row it reads; a replay reads one session's rows.
         return session_uuid(originator_id)
 
-    def record(self, stored: Sequence[StoredEvent], heads: Sequence[HeadUpdate]) -> Sequence[int]:
+    def record(
+        self,
+        stored: Sequence[StoredEvent],
+        heads: Sequence[HeadUpdate],
+        also: JoinedWrite | None = None,
+    ) -> Sequence[int]:
         if self._writer_lock is None:
-            return self._record_pooled(stored, heads)
+            return self._record_pooled(stored, heads, also)
         # A file database: one connection kept for appends, used by one thread at a time.
         # The pool's checkout (a semaphore, locks, clock reads) and the library's
         # transaction and cursor wrappers were ~8 us of CPU per commit, which costs about
@@ -140,7 +153,7 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
                 writer = self._writer = self._open_writer()
             try:
                 writer.execute("BEGIN")
-                ids = self._write_rows(writer, stored, heads)
+                ids = self._write_rows(writer, stored, heads, also)
                 writer.execute("COMMIT")
             except BaseException as e:
                 if writer.in_transaction:
@@ -151,7 +164,7 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
         return ids
 
     def _record_pooled(
-        self, stored: Sequence[StoredEvent], heads: Sequence[HeadUpdate]
+        self, stored: Sequence[StoredEvent], heads: Sequence[HeadUpdate], also: JoinedWrite | None
     ) -> Sequence[int]:
         # A shared in-memory database: its table locks are not waited for like a file's
         # (busy_timeout), so writes take the library's pool, which keeps readers out.
@@ -159,7 +172,7 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
         connection = pool.get_connection(is_writer=True)
         try:
             with SQLiteTransaction(connection, commit=True) as c, c:
-                return self._write_rows(c.sqlite_cursor, stored, heads)
+                return self._write_rows(c.sqlite_cursor, stored, heads, also)
         finally:
             pool.put_connection(connection)
 
@@ -168,12 +181,16 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
         target: sqlite3.Connection | sqlite3.Cursor,
         stored: Sequence[StoredEvent],
         heads: Sequence[HeadUpdate],
+        also: JoinedWrite | None,
     ) -> list[int]:
-        """The rows and the sessions' heads, inside the caller's transaction; the rows' ids."""
+        """The rows, the sessions' heads and ``also``'s rows, inside the caller's
+        transaction; the event rows' ids."""
         execute = target.execute
         ids = _insert_rows(target, self.insert_events_statement, stored)
         for head in _head_rows(heads):
             execute(_UPSERT_HEAD, head)
+        if also is not None:  # a connection's execute makes a cursor per call: give it one
+            also(target.cursor() if isinstance(target, sqlite3.Connection) else target)
         return ids
 
     def select_session_rows(
