@@ -15,7 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from ..domain.errors import InvalidInput
-from ..importers import FORMATS, ImportReport
+from ..importers import FORMATS, ImportAborted, ImportReport
 from . import main
 from .common import CliContext, console, counted, emit, error_console, pass_cli
 
@@ -40,7 +40,8 @@ def import_command(cli: CliContext, format: str, paths: tuple[str, ...], strict:
     counted (exit 0) unless --strict (exit 2); so are sessions this store cannot take (a
     sub-agent whose parent is not here, another history of a session), each with what to
     do. A file with no record of the format creates no session: it is skipped (or, under
-    --strict, refused).
+    --strict, refused). Sessions written before a --strict stop stay; with --json, the
+    stop prints their report, with the reason under "stopped".
 
     For jsonl, a path of - reads standard input (an export piped from another store).
 
@@ -82,8 +83,14 @@ def _import(cli: CliContext, format: str, paths: tuple[str, ...], strict: bool) 
     with cli.store() as store, Progress(*columns, console=error_console,
                                         disable=cli.as_json, transient=True) as bar:
         task = bar.add_task("import", total=total)
-        report = store.import_(format, *paths, strict=strict,
-                               progress=lambda n: bar.advance(task, n))
+        try:
+            report = store.import_(format, *paths, strict=strict,
+                                   progress=lambda n: bar.advance(task, n))
+        except ImportAborted as stop:
+            # Scripts get what the run wrote before the stop too (it stays), then the error.
+            if cli.as_json and stop.report is not None:
+                emit(cli, {**_as_json(stop.report), "stopped": str(stop)}, lambda: None)
+            raise
     emit(cli, _as_json(report), lambda: _render(report))
 
 

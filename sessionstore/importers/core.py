@@ -43,7 +43,13 @@ class RecordError(Exception):
 
 
 class ImportAborted(InvalidInput):
-    """``strict`` import stopped at a malformed record; nothing of that session was written."""
+    """``strict`` import stopped at a malformed record; nothing of that session was written.
+
+    ``report`` is what the import did before it stopped (sessions written before stay)."""
+
+    def __init__(self, message: str, report: ImportReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 def session_uuid(fmt: str, source_id: str) -> str:
@@ -136,7 +142,8 @@ class ImportContext:
         before = f"; {sessions} written ({listed})" if done else ""
         return ImportAborted(
             f"{where}: {message}; stopped (--strict): nothing of this session was written"
-            f"{before}"
+            f"{before}",
+            self.report,
         )
 
     @contextmanager
@@ -164,7 +171,8 @@ class ImportContext:
         session. Skipped, or refused under ``strict`` like any other malformed input."""
         if self.strict:
             raise ImportAborted(
-                f"{path}: {reason}; stopped (--strict): without it, such files are skipped"
+                f"{path}: {reason}; stopped (--strict): without it, such files are skipped",
+                self.report,
             )
         self.nothing_to_import(path, reason)
 

@@ -27,6 +27,22 @@ def run(tmp_path: Path):
     return invoke
 
 
+def test_a_strict_json_import_that_stops_reports_what_it_wrote_before(tmp_path: Path) -> None:
+    good, bad = tmp_path / "a-good.json", tmp_path / "b-bad.json"
+    good.write_text(json.dumps([{"role": "user", "content": "hi"}]))
+    bad.write_text(json.dumps([{"role": "user", "content": "hi"}, "junk"]))
+    db = str(tmp_path / "cli.db")
+    result = CliRunner().invoke(main, ["--db", db, "--json", "import", "--strict",
+                                       "openai-chat", str(good), str(bad)])
+    assert result.exit_code == 2
+    out = json.loads(result.stdout)  # the report on stdout, the error on stderr
+    assert len(out["created"]) == 1 and out["events"] > 0
+    assert out["stopped"].startswith(f"{bad}:item[1]") and "stopped (--strict)" in out["stopped"]
+    assert "error:" in result.stderr and "1 earlier session of this import stays" in result.stderr
+    with SessionStore(db) as store:  # the first file's session stays, as reported
+        assert [h.session_id for h in store._log.heads()] == out["created"]
+
+
 def test_a_session_lifecycle_from_the_command_line(run):
     sid = json.loads(run("--json", "create", "triage", "--agent", "main",
                          "--metadata", '{"team": "infra"}'))["session_id"]
