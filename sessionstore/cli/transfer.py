@@ -33,8 +33,9 @@ def import_command(cli: CliContext, format: str, paths: tuple[str, ...], strict:
     """Import transcripts in FORMAT from files or folders (searched recursively).
 
     Formats: claude-code (JSONL, sidechains in <session>/subagents/ become sub-agent
-    sessions), swe-agent (.traj), openai-chat (JSON list of messages or of records),
-    openhands (event lists), jsonl (a `sessionstore export`). Importing the same files
+    sessions; one named alone brings its main transcript), swe-agent (.traj), openai-chat
+    (JSON list of messages or of records), openhands (event lists), jsonl (a `sessionstore
+    export`). Importing the same files
     again writes nothing and reports the sessions as already there; a later export of a
     session adds the events the store does not have yet. Malformed records are skipped and
     counted (exit 0) unless --strict (exit 2); so are sessions this store cannot take (a

@@ -41,20 +41,42 @@ NO_MESSAGES = "a Claude Code file without messages (only summary, snapshot or pr
 
 
 def import_claude_code(ctx: ImportContext, paths: list[str]) -> None:
-    for path in discover(paths, (".jsonl",)):
-        if path.parent.name == "subagents" and any(Path(p).is_dir() for p in paths):
-            continue  # found by walking a folder: imported with its main session below
-        ctx.report.files += 1
+    """Main transcripts with their sidechains. A sidechain named alone (or in a folder
+    without its main transcript) brings its main transcript when that file is there and
+    not in the store yet: written after it, a sub-agent would stay unlinked for good."""
+    files = discover(paths, (".jsonl",))
+    mains = set(files)
+    for path in files:
         if path.parent.name == "subagents":
+            main = _main_transcript(path)
+            if main in mains:
+                continue  # imported with its main session
+            if main.is_file() and _existing(ctx, main.stem) is None:
+                mains.add(main)
+                _import_main(ctx, main)
+                continue
+            ctx.report.files += 1
             parent_source = path.parent.parent.name
             _import_file(ctx, path, f"{parent_source}/{path.stem}", _existing(ctx, parent_source))
             continue
-        subagents = sorted((path.parent / path.stem / "subagents").glob("*.jsonl"))
-        _import_file(ctx, path, path.stem, None, subagents)
-        parent_id = _existing(ctx, path.stem)
-        for sub in subagents:
-            ctx.report.files += 1
-            _import_file(ctx, sub, f"{path.stem}/{sub.stem}", parent_id)
+        _import_main(ctx, path)
+
+
+def _import_main(ctx: ImportContext, path: Path) -> None:
+    """A main transcript, then its sidechains (``<session>/subagents/*.jsonl``)."""
+    ctx.report.files += 1
+    subagents = sorted((path.parent / path.stem / "subagents").glob("*.jsonl"))
+    _import_file(ctx, path, path.stem, None, subagents)
+    parent_id = _existing(ctx, path.stem)
+    for sub in subagents:
+        ctx.report.files += 1
+        _import_file(ctx, sub, f"{path.stem}/{sub.stem}", parent_id)
+
+
+def _main_transcript(sidechain: Path) -> Path:
+    """``<project>/<session>.jsonl`` for ``<project>/<session>/subagents/<agent>.jsonl``."""
+    session_folder = sidechain.parent.parent
+    return session_folder.parent / f"{session_folder.name}.jsonl"
 
 
 def _existing(ctx: ImportContext, source_id: str) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,3 +240,34 @@ def test_openhands_resolver_records(imported):
         assert roles(state) == _openhands_expected(record["history"])["roles"]
         assert state.task == record["instruction"][:500] or state.task.endswith("…")
         assert state.metadata["metrics"] == record["metrics"]
+
+
+@pytest.mark.parametrize("named", ["subagents folder", "one sidechain file"])
+def test_claude_code_sidechains_named_alone_bring_their_main_transcript(tmp_path, named):
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "claude-code" / "spotter", project)
+    (main_file,) = project.glob("*.jsonl")
+    folder = project / main_file.stem / "subagents"
+    sidechains = sorted(folder.glob("*.jsonl"))
+    target = folder if named == "subagents folder" else sidechains[0]
+    parent_id = session_uuid("claude-code", main_file.stem)
+    with SessionStore(":memory:") as store:
+        report = store.import_("claude-code", target)
+        assert report.created[0] == parent_id and len(report.created) == 1 + len(sidechains)
+        for sub in sidechains:  # linked, as when the project folder is imported
+            child = store.state(session_uuid("claude-code", f"{main_file.stem}/{sub.stem}"))
+            assert child.parent_id == parent_id and child.kind == "subagent"
+
+
+def test_a_claude_code_sidechain_without_its_main_transcript_is_imported_alone(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "claude-code" / "spotter", project)
+    (main_file,) = project.glob("*.jsonl")
+    main_file.unlink()
+    sidechain = sorted((project / main_file.stem / "subagents").glob("*.jsonl"))[0]
+    with SessionStore(":memory:") as store:
+        report = store.import_("claude-code", sidechain)
+        (sid,) = report.created
+        assert sid == session_uuid("claude-code", f"{main_file.stem}/{sidechain.stem}")
+        state = store.state(sid)
+        assert state.parent_id is None and state.kind == "subagent"
