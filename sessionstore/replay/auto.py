@@ -109,17 +109,34 @@ class AutoCheckpointMixin(_Base):
             self._store_automatic(records)
 
     def _joined_writes(self) -> JoinedWrite | None:
-        """The explicit checkpoints, stored by the transaction that records their events;
-        with them, a batch's automatic ones, which they may be deltas of."""
+        """The explicit checkpoints, stored by the transaction that records their events."""
         if not self._explicit:
             return None
-        return self._checkpointer.store.joined([*self._pending_checkpoints, *self._explicit])
+        return self._checkpointer.store.joined(self._joined_records())
+
+    def _joined_records(self) -> list[CheckpointRecord]:
+        """The explicit checkpoints, after the batch's automatic ones that they are deltas
+        of (directly or through others). The batch's other automatic checkpoints are stored
+        after its commit, as usual: a failure of theirs must not fail the batch."""
+        pending = {record.checkpoint_id: record for record in self._pending_checkpoints}
+        needed: set[str] = set()
+        for record in self._explicit:
+            parent = record.parent_id
+            while parent in pending and parent not in needed:
+                needed.add(parent)
+                parent = pending[parent].parent_id
+        bases = [r for r in self._pending_checkpoints if r.checkpoint_id in needed]
+        return [*bases, *self._explicit]
 
     def _after_append(self, recorded: list[Any]) -> None:
         super()._after_append(recorded)
-        if self._explicit:  # the append stored them, and the automatic ones before them
-            self._explicit, self._pending_checkpoints = [], []
-        elif self._pending_checkpoints and self._staged is None:
+        if self._explicit:  # the append stored them, with the automatic ones they build on
+            stored = {record.checkpoint_id for record in self._joined_records()}
+            self._explicit = []
+            self._pending_checkpoints = [
+                r for r in self._pending_checkpoints if r.checkpoint_id not in stored
+            ]
+        if self._pending_checkpoints and self._staged is None:
             records, self._pending_checkpoints = self._pending_checkpoints, []
             self._store_automatic(records)
 
@@ -144,19 +161,21 @@ class AutoCheckpointMixin(_Base):
 
     @contextmanager
     def batch(self) -> Iterator[StoreCore]:
-        outer = self._staged is None
-        try:
-            with super().batch() as store:
-                yield store
-        except BaseException:
-            if outer:
-                with self._lock:
+        # Under the lock: another thread's batch may be open until we hold it, and this one
+        # would then take itself for a nested batch and leave its checkpoints behind.
+        with self._lock:
+            outer = self._staged is None
+            try:
+                with super().batch() as store:
+                    yield store
+            except BaseException:
+                if outer:
                     dropped, self._pending_checkpoints = self._pending_checkpoints, []
                     dropped += self._explicit
                     self._explicit = []
                     for record in dropped:
                         self._forget(record.session_id)
-            raise
+                raise
 
     def _forget(self, session_id: str) -> None:
         self._checkpointer.forget([session_id])

@@ -7,9 +7,12 @@ was written after the batch (a kill there left an event naming a checkpoint neve
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,6 +114,63 @@ def test_an_explicit_checkpoint_in_a_batch_may_build_on_the_batchs_automatic_one
         assert automatic[explicit.parent_id] in (2, 3)  # one the batch took
         assert store.state(sid, checkpoint=cid) == store.state(sid, at_version=3)
         assert store.verify(sid).ok
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database two stores can open."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "shared.db")
+    else:
+        with fresh_postgres_url() as pg:
+            yield pg
+
+
+def test_another_sessions_failed_automatic_checkpoint_does_not_fail_the_batch(
+    shared_url: str,
+) -> None:
+    with SessionStore(shared_url, durability="normal", checkpoint_every=3) as mine, \
+            SessionStore(shared_url, durability="normal", checkpoint_every=3) as other:
+        a, b = _session(mine, 0), _session(mine, 3)  # b has an automatic checkpoint
+        other.prune_checkpoints(b, keep=0)  # mine's next one of b would be a delta of it
+        with mine.batch():
+            for i in range(3):
+                mine.add_message(b, "user", f"more {i}")
+            cid = mine.checkpoint(a, label="a only")
+        assert (mine.current_version(a), mine.current_version(b)) == (2, 7)
+        assert [c.checkpoint_id for c in mine.checkpoints(a)] == [cid]
+        for store in (mine, other):
+            assert store.verify().ok
+
+
+def test_a_batch_opened_while_another_threads_is_open_cleans_up_after_itself(url: str) -> None:
+    with SessionStore(url, durability="normal", checkpoint_every=1000) as store:
+        a, b = _session(store, 0), _session(store, 1)
+        inside, release = threading.Event(), threading.Event()
+
+        def first() -> None:
+            with store.batch():
+                store.add_message(a, "user", "held open")
+                inside.set()
+                release.wait(10)
+
+        def second() -> None:
+            # Entered while the first batch is open: waits for it, then is a batch of its own.
+            with contextlib.suppress(RuntimeError), store.batch():
+                store.checkpoint(b, label="never recorded")
+                raise RuntimeError("the second batch fails")
+
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        threads[0].start()
+        assert inside.wait(10)
+        threads[1].start()
+        time.sleep(0.2)  # the second thread is waiting for the store by now
+        release.set()
+        for thread in threads:
+            thread.join(10)
+        store.add_message(a, "user", "a later write")  # must not store the second's checkpoint
+        assert store.checkpoints(b) == []
+        assert store.current_version(b) == 2
 
 
 def test_the_memory_backend_stores_the_checkpoint_first_and_removes_it_on_failure(
