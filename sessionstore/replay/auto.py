@@ -4,8 +4,8 @@ After every commit the live state of each written session is checked; once
 ``checkpoint_every`` events have passed since the newest checkpoint in its history (a fork
 counts from its parent's), that state is encoded into an automatic checkpoint. They are a
 storage optimisation and add no event. Inside ``batch()`` they are held back, stored only
-once the batch is recorded (by its transaction when it also holds an explicit checkpoint,
-which may be a delta of them), and dropped if it is not.
+once the batch is recorded (those an explicit checkpoint of the batch is a delta of, by
+the batch's own transaction), and dropped if it is not.
 """
 
 from __future__ import annotations
