@@ -38,6 +38,16 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             yield pg
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def durable_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database on disk, that several stores and processes can open."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "durable.db")
+    else:
+        with fresh_postgres_url() as pg:
+            yield pg
+
+
 def _session(store: SessionStore, messages: int) -> str:
     sid = store.create_session("atomic", agent_id="main")
     for i in range(messages):
@@ -116,21 +126,11 @@ def test_an_explicit_checkpoint_in_a_batch_may_build_on_the_batchs_automatic_one
         assert store.verify(sid).ok
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database two stores can open."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "shared.db")
-    else:
-        with fresh_postgres_url() as pg:
-            yield pg
-
-
 def test_another_sessions_failed_automatic_checkpoint_does_not_fail_the_batch(
-    shared_url: str,
+    durable_url: str,
 ) -> None:
-    with SessionStore(shared_url, durability="normal", checkpoint_every=3) as mine, \
-            SessionStore(shared_url, durability="normal", checkpoint_every=3) as other:
+    with SessionStore(durable_url, durability="normal", checkpoint_every=3) as mine, \
+            SessionStore(durable_url, durability="normal", checkpoint_every=3) as other:
         a, b = _session(mine, 0), _session(mine, 3)  # b has an automatic checkpoint
         other.prune_checkpoints(b, keep=0)  # mine's next one of b would be a delta of it
         with mine.batch():
@@ -228,15 +228,6 @@ WRITER = textwrap.dedent(
         store.checkpoint(sid, label="kill")
     """
 ).replace("KILLED", str(KILLED))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def durable_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "killed.db")
-    else:
-        with fresh_postgres_url() as pg:
-            yield pg
 
 
 @pytest.mark.parametrize("mode", ["alone", "batch"])
