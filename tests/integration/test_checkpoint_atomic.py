@@ -102,7 +102,7 @@ def test_a_failed_batch_stores_none_of_its_checkpoints(
         sid = _session(store, 1)
         _fail_after_the_checkpoint_rows(store, monkeypatch)
         with pytest.raises(RuntimeError, match="died before its commit"), store.batch():
-            for i in range(3):  # the batch's automatic checkpoints go in its transaction too
+            for i in range(3):  # an automatic checkpoint the explicit one may build on
                 store.add_message(sid, "user", f"batched {i}")
             store.checkpoint(sid, label="in a batch")
         monkeypatch.undo()
