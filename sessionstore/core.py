@@ -333,6 +333,25 @@ class StoreCore:
             ),
         )
 
+    def record_source(
+        self,
+        session_id: str,
+        *,
+        source: str,
+        file: str,
+        size: int,
+        sha256: str,
+        expected_version: int | None = None,
+    ) -> int:
+        """Note that an importer read the session's source ``file`` (of format ``source``) up
+        to ``size`` bytes, whose SHA-256 is ``sha256`` (hex): a later import of the file,
+        grown since, appends only what follows (``SourceImported``)."""
+        return self._write(
+            session_id,
+            expected_version,
+            lambda s: s.record_source(source=source, file=file, size=size, sha256=sha256),
+        )
+
     def accept(
         self, session_id: str, event: ev.Event, *, expected_version: int | None = None
     ) -> int:

@@ -44,6 +44,8 @@ def _for_annotation(name: str, annotation: Any) -> st.SearchStrategy[Any]:
         return metadata
     if name == "tool_calls":
         return tool_calls
+    if name == "sha256":
+        return st.binary(min_size=32, max_size=32).map(bytes.hex)
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return st.sampled_from(list(annotation))
     if annotation is int:
@@ -97,6 +99,7 @@ command = st.one_of(
     st.tuples(st.just("complete_task"), st.sampled_from(["t1", "t2", "t3"])),
     st.tuples(st.just("label"), st.none() | text),
     st.tuples(st.just("complete"), st.none() | text),
+    st.tuples(st.just("source"), st.integers(0, 10**9), st.binary(min_size=32, max_size=32)),
 )
 commands = st.lists(command, min_size=1, max_size=40)
 
@@ -118,6 +121,9 @@ def run_command(store: Any, sid: str, cmd: tuple[Any, ...]) -> None:
         "complete_task": lambda: store.complete_task(sid, args[0], outcome="ok", tokens=3),
         "label": lambda: store.set_label(sid, args[0]),
         "complete": lambda: store.complete(sid, result=args[0]),
+        "source": lambda: store.record_source(
+            sid, source="claude-code", file="t.jsonl", size=args[0], sha256=args[1].hex()
+        ),
     }
     with contextlib.suppress(SessionStoreError):
         calls[kind]()

@@ -289,6 +289,18 @@ class ContextCompacted(Event):
     summary: str | None = None
 
 
+class SourceImported(Event):
+    """An importer read the session's source (a transcript file) up to ``size`` bytes.
+
+    ``sha256`` is the hex digest of those bytes. A later import of the same source checks
+    that the file still starts with them and, if it grew, appends what was written since."""
+
+    source: str
+    file: str
+    size: int = Field(ge=0, strict=True)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -305,5 +317,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CheckpointCreated,
         LabelChanged,
         ContextCompacted,
+        SourceImported,
     )
 }

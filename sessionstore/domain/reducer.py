@@ -16,7 +16,7 @@ from typing import Any
 from . import events as ev
 from . import trusted
 from .errors import InvalidInput
-from .state import AgentInfo, LineageEntry, Message, SessionState, TaskInfo
+from .state import AgentInfo, ImportedSource, LineageEntry, Message, SessionState, TaskInfo
 from .status import TERMINAL_STATUSES, SessionStatus, TaskStatus
 
 
@@ -104,6 +104,7 @@ def _forked(s: SessionState, e: ev.SessionForked) -> None:
     s.name = e.name if e.name is not None else s.name
     s.label = e.label
     s.created_at = e.recorded_at
+    s.imported = None  # the fork is its own session now, not a copy of the parent's source
     if s.status in TERMINAL_STATUSES:
         # Exploring "what if" from a finished session continues it from an open status.
         s.status, s.finished_at, s.result = SessionStatus.ACTIVE, None, None
@@ -218,6 +219,13 @@ def _compacted(s: SessionState, e: ev.ContextCompacted) -> None:
     s.counters.compactions += 1
 
 
+def _source_imported(s: SessionState, e: ev.SourceImported) -> None:
+    s.imported = ImportedSource(
+        source=e.source, file=e.file, size=e.size, sha256=e.sha256, version=e.version,
+        messages=s.counters.messages,
+    )
+
+
 _HANDLERS: dict[type[ev.Event], Callable[[SessionState, Any], None]] = {
     ev.SessionCreated: _created,
     ev.SessionForked: _forked,
@@ -232,5 +240,6 @@ _HANDLERS: dict[type[ev.Event], Callable[[SessionState, Any], None]] = {
     ev.CheckpointCreated: _checkpoint,
     ev.LabelChanged: _label,
     ev.ContextCompacted: _compacted,
+    ev.SourceImported: _source_imported,
 }
 assert set(_HANDLERS) == set(ev.EVENT_TYPES.values()), "every event type needs a handler"

@@ -281,6 +281,10 @@ class Session:
         self._require_open("record a compaction")
         return self._record(ev.ContextCompacted, **fields)
 
+    def record_source(self, **fields: Any) -> ev.SourceImported:
+        """Note how far an importer read the session's source (see ``SourceImported``)."""
+        return self._record(ev.SourceImported, **fields)
+
     # -- events from elsewhere --------------------------------------------------------------
     def accept(self, event: ev.Event) -> ev.Event:
         """Re-decide an event made elsewhere (an import, a what-if edit) against this state.
@@ -325,6 +329,8 @@ class Session:
                 return self.record_checkpoint(data.pop("checkpoint_id"), **data, **when)
             case ev.ContextCompacted():
                 return self.compact(**data, **when)
+            case ev.SourceImported():
+                return self.record_source(**data, **when)
         raise InvalidInput(
             f"a {event.type_name} event cannot be added to an existing session at version "
             f"{self.state.version}"

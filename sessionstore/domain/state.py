@@ -56,6 +56,17 @@ class Counters(_Model):
     compactions: int = 0
 
 
+class ImportedSource(_Model):
+    """Where the session's last import left its source (the latest ``SourceImported``)."""
+
+    source: str
+    file: str
+    size: int
+    sha256: str
+    version: int  # the session's version that the import reached
+    messages: int  # and its message count then: a later import extends only an unchanged one
+
+
 class SessionState(_Model):
     session_id: str
     version: int = 0
@@ -79,6 +90,7 @@ class SessionState(_Model):
     counters: Counters = Field(default_factory=Counters)
     lineage: list[LineageEntry] = Field(default_factory=list)
     checkpoint_ids: list[str] = Field(default_factory=list)
+    imported: ImportedSource | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -86,5 +98,6 @@ class SessionState(_Model):
 
 
 __all__ = [
-    "AgentInfo", "Counters", "LineageEntry", "Message", "MessageList", "SessionState", "TaskInfo"
+    "AgentInfo", "Counters", "ImportedSource", "LineageEntry", "Message", "MessageList",
+    "SessionState", "TaskInfo",
 ]

@@ -248,3 +248,40 @@ def test_in_a_batch_a_right_expected_version_passes_after_another_store_wrote(
             with pytest.raises(ConcurrencyConflict, match="is at version 4, not 3"):
                 a.add_message(sid, "user", "stale now: 4 is staged", expected_version=3)
         assert a.current_version(sid) == 4
+
+
+def test_record_source_notes_where_an_import_left_its_file(store: SessionStore) -> None:
+    sid = store.create_session("imported")
+    store.add_message(sid, "user", "hi")
+    digest = "ab" * 32
+    version = store.record_source(sid, source="claude-code", file="t.jsonl", size=120,
+                                  sha256=digest)
+    imported = store.state(sid).imported
+    assert imported is not None
+    assert (imported.source, imported.file, imported.size, imported.sha256) == (
+        "claude-code", "t.jsonl", 120, digest)
+    assert (imported.version, imported.messages) == (version, 1)
+    [event] = [e for e in store.events(sid) if e.type == "SourceImported"]
+    assert event.data == {"source": "claude-code", "file": "t.jsonl", "size": 120,
+                          "sha256": digest}
+
+
+def test_a_fork_of_an_imported_session_is_not_its_source_s_copy(store: SessionStore) -> None:
+    sid = store.create_session("imported")
+    store.record_source(sid, source="claude-code", file="t.jsonl", size=1, sha256="0" * 64)
+    fork = store.fork(sid)
+    assert store.state(sid).imported is not None
+    assert store.state(fork).imported is None
+
+
+@pytest.mark.parametrize(("size", "sha256", "wrong"), [
+    (-1, "0" * 64, "size: Input should be greater than or equal to 0"),
+    (1, "ABC", "sha256: String should match pattern"),
+])
+def test_record_source_refuses_a_bad_size_or_digest(
+    store: SessionStore, size: int, sha256: str, wrong: str
+) -> None:
+    sid = store.create_session("imported")
+    with pytest.raises(InvalidInput, match=wrong):
+        store.record_source(sid, source="claude-code", file="t.jsonl", size=size, sha256=sha256)
+    assert store.current_version(sid) == 1
