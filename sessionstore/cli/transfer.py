@@ -37,7 +37,9 @@ def import_command(cli: CliContext, format: str, paths: tuple[str, ...], strict:
     (JSON list of messages or of records), openhands (event lists), jsonl (a `sessionstore
     export`). Importing the same files
     again writes nothing and reports the sessions as already there; a later export of a
-    session adds the events the store does not have yet. Malformed records are skipped and
+    session adds the events the store does not have yet, and so does a claude-code
+    transcript that grew since (its agent went on: the new lines are appended, and a last
+    line still being written waits for the next import). Malformed records are skipped and
     counted (exit 0) unless --strict (exit 2); so are sessions this store cannot take (a
     sub-agent whose parent is not here, another history of a session), each with what to
     do. A file with no record of the format creates no session: it is skipped (or, under
@@ -85,8 +87,9 @@ def _import(cli: CliContext, format: str, paths: tuple[str, ...], strict: bool) 
                                         disable=cli.as_json, transient=True) as bar:
         task = bar.add_task("import", total=total)
         try:
-            report = store.import_(format, *paths, strict=strict,
-                                   progress=lambda n: bar.advance(task, n))
+            report = store.import_(
+                format, *paths, strict=strict, progress=lambda n: bar.advance(task, n),
+                more_input=lambda n: bar.update(task, total=(bar.tasks[0].total or 0) + n))
         except ImportAborted as stop:
             # Scripts get what the run wrote before the stop too (it stays), then the error.
             if cli.as_json and stop.report is not None:
@@ -96,14 +99,16 @@ def _import(cli: CliContext, format: str, paths: tuple[str, ...], strict: bool) 
 
 
 def _files(paths: tuple[str, ...]) -> list[Path]:
-    found = []
+    """The files the paths name, each once however it is spelled (the importers' rule)."""
+    found: dict[Path, Path] = {}
     for raw in paths:
         path = Path(raw).expanduser()
         if not path.exists():
             raise InvalidInput(f"{path}: no such file or folder; check the path")
-        found.extend([p for p in path.rglob("*") if p.is_file() and p.suffix in INPUT_SUFFIXES]
-                     if path.is_dir() else [path])
-    return found
+        for file in ([p for p in path.rglob("*") if p.is_file() and p.suffix in INPUT_SUFFIXES]
+                     if path.is_dir() else [path]):
+            found.setdefault(file.resolve(), file)
+    return list(found.values())
 
 
 def _as_json(report: ImportReport) -> dict[str, object]:
@@ -130,8 +135,8 @@ def _render(report: ImportReport) -> None:
         console.print(f"{counted(len(report.existing), 'session')} already here: "
                       "not imported again")
     if report.extended:
-        console.print(f"{counted(len(report.extended), 'session')} already here, extended with the "
-                      "export's later events")
+        console.print(f"{counted(len(report.extended), 'session')} already here, extended with "
+                      "what its source holds since (a grown transcript, a later export)")
     if report.skipped:
         table = Table("skipped records", "count", title="not part of the conversation")
         for reason, count in report.skipped.most_common():

@@ -30,6 +30,7 @@ class ImportExportMixin:
         *paths: str | Path,
         strict: bool = False,
         progress: Progress | None = None,
+        more_input: Progress | None = None,
     ) -> ImportReport:
         """Import the files or folders ``paths`` written in ``format``; see ``FORMATS``.
 
@@ -44,7 +45,12 @@ class ImportExportMixin:
         session, a sub-agent whose parent is in no file read) are listed in
         ``not_imported`` with what to do, and nothing of them is written (``strict``
         refuses them).
-        ``progress`` is called with the number of bytes read as the input streams in.
+        ``progress`` is called with the number of bytes read as the input streams in, and
+        ``more_input`` with the size of each file read beyond ``paths`` (a sidechain's main
+        transcript), so that a progress bar's total can grow.
+        A ``claude-code`` transcript that grew since its import (its agent went on writing)
+        is extended with the new lines (``extended``), provided its session was not changed
+        meanwhile; a last line still being written is left for the next import.
 
         >>> from sessionstore import SessionStore
         >>> with SessionStore(":memory:") as store:                   # doctest: +SKIP
@@ -58,6 +64,8 @@ class ImportExportMixin:
                 f"unknown import format {format!r}; use one of: {', '.join(FORMATS)}"
             )
         ctx = ImportContext(self._core(), strict=strict, progress=progress)
+        if more_input is not None:
+            ctx.more_input = more_input
         importer(ctx, [str(Path(p).expanduser()) for p in paths])
         return ctx.report
 

@@ -13,12 +13,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .core import ImportContext, RecordError, SessionWriter, parse_time, session_uuid
+from ..domain.state import SessionState
+from .core import (
+    ImportAborted,
+    ImportContext,
+    RecordError,
+    SessionWriter,
+    parse_time,
+    session_uuid,
+)
 from .reading import (
+    SourceSpan,
     discover,
     file_fingerprint,
-    jsonl_records,
+    growing_jsonl_records,
     obj,
+    prefix_span,
     scan_jsonl,
     short,
     text_of,
@@ -45,27 +55,42 @@ def import_claude_code(ctx: ImportContext, paths: list[str]) -> None:
     without its main transcript) brings its main transcript when that file is there and
     not in the store yet: written after it, a sub-agent would stay unlinked for good."""
     files = discover(paths, (".jsonl",))
-    mains = set(files)
+    mains = {path.resolve() for path in files}
     for path in files:
-        if path.parent.name == "subagents":
-            main = _main_transcript(path)
-            if main in mains:
-                continue  # imported with its main session
-            if main.is_file() and _existing(ctx, main.stem) is None:
-                mains.add(main)
-                _import_main(ctx, main)
-                continue
-            ctx.report.files += 1
-            parent_source = path.parent.parent.name
-            _import_file(ctx, path, f"{parent_source}/{path.stem}", _existing(ctx, parent_source))
-            continue
-        _import_main(ctx, path)
+        if path.resolve().parent.name == "subagents":
+            _import_sidechain(ctx, path, mains)
+        else:
+            _import_main(ctx, path)
+
+
+def _import_sidechain(ctx: ImportContext, path: Path, mains: set[Path]) -> None:
+    """A sidechain named alone: with its main transcript when that one can come too."""
+    main = _main_transcript(path)
+    if main in mains:
+        return  # imported with its main session
+    if _may_pull_in(ctx, main):
+        mains.add(main)
+        ctx.more_input(main.stat().st_size + sum(  # the bar counts the named files only
+            sub.stat().st_size for sub in _subagents(main) if sub.resolve() not in mains))
+        try:
+            _import_main(ctx, main)
+            return
+        except ImportAborted as stop:  # --strict: the main is not the file asked for
+            ctx.report.skipped_files.append(f"{main}: {stop}")
+    ctx.report.files += 1
+    parent_source = main.stem
+    _import_file(ctx, path, f"{parent_source}/{path.stem}", _existing(ctx, parent_source))
+
+
+def _may_pull_in(ctx: ImportContext, main: Path) -> bool:
+    """Whether a sidechain's main transcript is a conversation not in the store yet."""
+    return main.is_file() and _existing(ctx, main.stem) is None and _peek(main).messages
 
 
 def _import_main(ctx: ImportContext, path: Path) -> None:
     """A main transcript, then its sidechains (``<session>/subagents/*.jsonl``)."""
     ctx.report.files += 1
-    subagents = sorted((path.parent / path.stem / "subagents").glob("*.jsonl"))
+    subagents = _subagents(path)
     _import_file(ctx, path, path.stem, None, subagents)
     parent_id = _existing(ctx, path.stem)
     for sub in subagents:
@@ -73,9 +98,13 @@ def _import_main(ctx: ImportContext, path: Path) -> None:
         _import_file(ctx, sub, f"{path.stem}/{sub.stem}", parent_id)
 
 
+def _subagents(main: Path) -> list[Path]:
+    return sorted((main.parent / main.stem / "subagents").glob("*.jsonl"))
+
+
 def _main_transcript(sidechain: Path) -> Path:
     """``<project>/<session>.jsonl`` for ``<project>/<session>/subagents/<agent>.jsonl``."""
-    session_folder = sidechain.parent.parent
+    session_folder = sidechain.resolve().parent.parent
     return session_folder.parent / f"{session_folder.name}.jsonl"
 
 
@@ -98,6 +127,10 @@ def _import_file(
         else:
             ctx.not_of_format(path, NOT_A_TRANSCRIPT)
         return
+    session_id = session_uuid(FORMAT, source_id)
+    if ctx.exists(session_id):
+        _continue(ctx, path, ctx.store.state(session_id), subagents or [])
+        return
     header = peek.facts
     agent_id = header.get("agentId") or MAIN_AGENT
     create: dict[str, Any] = dict(
@@ -117,15 +150,53 @@ def _import_file(
                      **create) as writer:
         if writer is None:
             return
-        for sub in subagents or []:
-            writer.ensure_agent(sub.stem.removeprefix("agent-"), str(sub), role="subagent",
-                                metadata={"file": sub.name})
+        _read(writer, path, SourceSpan(), subagents or [])
+
+
+def _read(writer: SessionWriter, path: Path, span: SourceSpan, subagents: list[Path],
+          lines: _Lines | None = None) -> None:
+    """The transcript's lines after ``span``, then where the import leaves the file."""
+    for sub in subagents:
+        writer.ensure_agent(sub.stem.removeprefix("agent-"), str(sub), role="subagent",
+                            metadata={"file": sub.name})
+    lines = lines or _Lines(writer)
+    for where, record in growing_jsonl_records(path, writer.ctx, span):
+        with writer.ctx.record(where):
+            lines.apply(where, record)
+    lines.flush_compaction()
+    writer.status("idle", str(path), reason="end of transcript")
+    writer.source_read(FORMAT, path.name, span)
+
+
+def _continue(ctx: ImportContext, path: Path, state: SessionState, subagents: list[Path]) -> None:
+    """A transcript whose session is stored: unchanged, grown since (the new lines are
+    appended), or another file of that name (refused, nothing changed)."""
+    where, mark = str(path), state.imported
+    if mark is None:  # imported before sessions noted where their import ended
+        ctx.already_here(state.session_id, where, file_fingerprint(path))
+        return
+    span = prefix_span(path, mark.size, ctx)
+    if span is None or span.sha256 != mark.sha256:
+        ctx.refuse(where, (
+            f"session {state.session_id} was imported from a file of this name whose first "
+            f"{mark.size:,} bytes this file does not start with (it was rewritten, or another "
+            "file has its name); nothing was changed. To keep this one too, import it into "
+            "another store"))
+        return
+    if span.size == path.stat().st_size:
+        ctx.report.already_here(state.session_id)
+        return
+    if state.counters.messages != mark.messages or state.is_terminal:
+        ctx.refuse(where, (
+            f"the transcript grew since its import, but session {state.session_id} was "
+            f"changed since too ({state.counters.messages - mark.messages} messages added, "
+            f"status {state.status.value}); the new lines were not imported. To keep them, "
+            "import the file into another store"))
+        return
+    with ctx.extension(state, where) as writer:
         lines = _Lines(writer)
-        for where, record in jsonl_records(path, ctx):
-            with ctx.record(where):
-                lines.apply(where, record)
-        lines.flush_compaction()
-        writer.status("idle", str(path), reason="end of transcript")
+        lines.resume(state)
+        _read(writer, path, span, subagents, lines)
 
 
 @dataclass
@@ -173,6 +244,13 @@ class _Lines:
         self.w = writer
         self.tool_names: dict[str, str] = {}
         self.compaction: dict[str, Any] | None = None  # a boundary waits for its summary line
+
+    def resume(self, state: SessionState) -> None:
+        """Go on after the stored session's messages: a tool result in the new lines may
+        answer a call made before them."""
+        for message in state.messages:
+            for call in message.tool_calls:
+                self.tool_names[str(call.id)] = call.name
 
     def flush_compaction(self, summary: str | None = None) -> None:
         """Record the pending compaction, with the summary that the next line carries."""

@@ -28,9 +28,11 @@ from ..domain.errors import (
 )
 from ..domain.events import MAX_CONTENT_BYTES
 from ..domain.session import Session
+from ..domain.state import SessionState
 
 if TYPE_CHECKING:
     from ..core import StoreCore
+    from .reading import SourceSpan
 
 NAMESPACE = uuid.UUID("5e55105e-0000-4000-8000-000000000001")
 MAX_PROBLEMS_KEPT = 200
@@ -116,6 +118,9 @@ class ImportContext:
     store: StoreCore
     strict: bool = False
     progress: Progress | None = None
+    more_input: Progress = lambda nbytes: None
+    """Called with the size of input read beyond the paths given (a sidechain's main
+    transcript), for a progress bar's total."""
     report: ImportReport = field(default_factory=ImportReport)
     damaged: set[str] = field(default_factory=set)  # sessions whose export lines were unusable
 
@@ -207,7 +212,7 @@ class ImportContext:
         """
         session_id = session_uuid(fmt, source_id)
         if self.exists(session_id):
-            self._already_here(session_id, where, fingerprint)
+            self.already_here(session_id, where, fingerprint)
             yield None
             return
         if fingerprint is not None:
@@ -218,7 +223,7 @@ class ImportContext:
             self.malformed(where, f"cannot start a session from it: {e}")
             yield None
             return
-        with self.store.batch():
+        with self._unwritten_skips_forgotten(), self.store.batch():
             self.store.create_session(session_id=session_id, **create)
             writer = SessionWriter(self, session_id, where, create.get("agent_id"))
             self.store.change_status(session_id, "active")
@@ -228,8 +233,34 @@ class ImportContext:
         self.report.created.append(session_id)
         self.report.events += writer.version
 
+    @contextmanager
+    def extension(self, state: SessionState, where: str) -> Iterator[SessionWriter]:
+        """A writer that appends to the stored session ``state`` describes, in one batch.
 
-    def _already_here(self, session_id: str, where: str, fingerprint: str | None) -> None:
+        For a source that grew since its import: the writer starts where the session is
+        (its version, status and agents), and nothing is stored if the batch fails."""
+        session_id = state.session_id
+        with self._unwritten_skips_forgotten(), self.store.batch():
+            writer = SessionWriter(self, session_id, where, state.agent_id)
+            writer.resume(state)
+            yield writer
+        self.store.release(session_id)
+        self.report.extended.append(session_id)
+        self.report.events += writer.version - state.version
+
+    @contextmanager
+    def _unwritten_skips_forgotten(self) -> Iterator[None]:
+        """A session that is not written takes its skipped-record counts back out of the
+        report: they would describe records of which nothing was stored."""
+        before = Counter(self.report.skipped)
+        try:
+            yield
+        except BaseException:
+            self.report.skipped = before
+            raise
+
+
+    def already_here(self, session_id: str, where: str, fingerprint: str | None) -> None:
         first = next(iter(self.store.events(session_id, upto=1)), None)
         stored = first.data.get("metadata", {}).get(SOURCE_HASH) if first else None
         if fingerprint is None or stored is None or stored == fingerprint:
@@ -241,6 +272,8 @@ class ImportContext:
             "name); it was not changed. To keep this one too, import it into another store"))
 
 
+USAGE_KEY = "message_id"
+"""The metadata key of the model response a message came from (see ``SessionWriter.usage``)."""
 SOURCE_HASH = "source_sha256"
 """The metadata key of an imported session's source fingerprint (see ``session``)."""
 
@@ -258,6 +291,19 @@ class SessionWriter:
         self._own_agent = own_agent
         self._agents: set[str] = set()
         self._usage: dict[str, tuple[int, int]] = {}
+
+    def resume(self, state: SessionState) -> None:
+        """Go on from a stored session: its version, status and agents, and the usage its
+        messages already counted (by ``usage_key`` in their metadata)."""
+        self.version = state.version
+        self.status_now = state.status.value
+        self._agents = set(state.agents)
+        for message in state.messages:
+            key = message.metadata.get(USAGE_KEY)
+            if key is not None and (message.tokens_in or message.tokens_out):
+                seen_in, seen_out = self._usage.get(str(key), (0, 0))
+                self._usage[str(key)] = (
+                    seen_in + (message.tokens_in or 0), seen_out + (message.tokens_out or 0))
 
     def attempt(self, where: str, write: Callable[[], int]) -> None:
         """Run one write; a record the domain refuses is reported like a malformed one."""
@@ -310,6 +356,12 @@ class SessionWriter:
                 self.ctx.ignore(f"status change to {target} that the status machine refuses")
                 return
         self.status_now = target
+
+    def source_read(self, fmt: str, file: str, span: SourceSpan) -> None:
+        """Note how far the import read the source file (``SourceImported``): a later
+        import of the file, grown since, starts there."""
+        self.version = self.store.record_source(
+            self.session_id, source=fmt, file=file, size=span.size, sha256=span.sha256)
 
     def complete(self, result: str | None) -> None:
         """Complete the session, first back to ``active`` if the source left it elsewhere."""

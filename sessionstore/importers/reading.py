@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,17 +30,20 @@ TOO_DEEP = f"nested too deeply to import (more than {MAX_DEPTH} levels of lists 
 
 
 def discover(paths: Iterable[str | Path], suffixes: tuple[str, ...]) -> list[Path]:
-    """The files to import: files as given, folders searched recursively, in a stable order."""
-    found: list[Path] = []
+    """The files to import: files as given, folders searched recursively, in a stable order;
+    a file named twice (by a file and its folder, a symlink, a relative path) once."""
+    found: dict[Path, Path] = {}  # by the file it is, whatever the spelling: read once
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in suffixes))
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in suffixes)
         elif path.is_file():
-            found.append(path)
+            files = [path]
         else:
             raise InvalidInput(f"{path}: no such file or folder; check the path")
-    return found
+        for file in files:
+            found.setdefault(file.resolve(), file)
+    return list(found.values())
 
 
 def jsonl_records(
@@ -63,6 +67,70 @@ def jsonl_records(
                 report(where, str(e))
                 continue
             yield where, record
+
+
+_NO_RECORD = object()  # a blank or malformed line (JSON's null is a record, if a bad one)
+UNFINISHED = "an unfinished last line (the file is still being written: a later import reads it)"
+
+
+@dataclass
+class SourceSpan:
+    """How much of a growing JSONL file an import has read: ``size`` bytes of whole lines
+    (a last line without its newline counts once it parses), their SHA-256 and line count.
+
+    A transcript that an agent is still writing grows by whole lines; the span is what a
+    later import checks the file still starts with, and where it goes on reading."""
+
+    size: int = 0
+    lines: int = 0
+    digest: Any = field(default_factory=hashlib.sha256)
+
+    @property
+    def sha256(self) -> str:
+        return str(self.digest.hexdigest())
+
+    def take(self, raw: bytes) -> None:
+        self.size += len(raw)
+        self.lines += raw.count(b"\n")
+        self.digest.update(raw)
+
+
+def prefix_span(path: Path, size: int, ctx: ImportContext) -> SourceSpan | None:
+    """The span of ``path``'s first ``size`` bytes, or None when the file is shorter."""
+    span = SourceSpan()
+    with path.open("rb") as f:
+        while span.size < size and (chunk := f.read(min(1 << 20, size - span.size))):
+            span.take(chunk)
+            ctx.advance(len(chunk))
+    return span if span.size == size else None
+
+
+def growing_jsonl_records(
+    path: Path, ctx: ImportContext, span: SourceSpan
+) -> Iterator[tuple[str, Any]]:
+    """``jsonl_records`` from where ``span`` ends, adding each line read to it.
+
+    A last line without its newline that is not JSON (yet) is left out of the span and
+    skipped, not reported: its writer is most likely still writing it."""
+    with path.open("rb") as f:
+        f.seek(span.size)
+        for raw in f:
+            lineno = span.lines + 1
+            record: Any = _NO_RECORD
+            if raw.strip():
+                try:
+                    record = parse_json(raw)
+                except RecordError as e:
+                    if not raw.endswith(b"\n"):
+                        ctx.ignore(UNFINISHED)
+                        ctx.advance(len(raw))
+                        return
+                    ctx.malformed(f"{path}:{lineno}", str(e))
+                    record = _NO_RECORD
+            span.take(raw)
+            ctx.advance(len(raw))
+            if record is not _NO_RECORD:
+                yield f"{path}:{lineno}", record
 
 
 def parse_json(raw: bytes | str, max_depth: int | None = MAX_DEPTH) -> Any:

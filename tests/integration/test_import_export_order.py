@@ -215,7 +215,7 @@ def test_the_command_line_shows_extended_and_not_imported_sessions(tmp_path, sou
                                        str(sub_file)], terminal_width=400)
     assert result.exit_code == 0, result.output
     assert "imported 0 sessions, 2 events from 2 files" in result.output
-    assert "1 session already here, extended with the export's later events" in (
+    assert "1 session already here, extended with what its source holds since" in (
         result.output)
     assert "1 session not imported:" in result.output and "malformed" not in result.output
     assert f"import {main_id}'s export first, then this file again" in result.output

@@ -18,6 +18,7 @@ import pytest
 
 from sessionstore import SessionState, SessionStore
 from sessionstore.importers import session_uuid
+from sessionstore.importers.core import ImportAborted
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 FORMATS = {"claude-code": "claude-code", "swe-agent": "swe-agent",
@@ -271,3 +272,67 @@ def test_a_claude_code_sidechain_without_its_main_transcript_is_imported_alone(t
         assert sid == session_uuid("claude-code", f"{main_file.stem}/{sidechain.stem}")
         state = store.state(sid)
         assert state.parent_id is None and state.kind == "subagent"
+
+
+def _spotter(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """A copy of the spotter project: its main transcript and its sidechains."""
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "claude-code" / "spotter", project)
+    (main_file,) = project.glob("*.jsonl")
+    return main_file, sorted((project / main_file.stem / "subagents").glob("*.jsonl"))
+
+
+def test_files_named_twice_in_other_spellings_are_read_once(tmp_path, monkeypatch):
+    main_file, sidechains = _spotter(tmp_path)
+    (tmp_path / "link").symlink_to(main_file.parent)
+    monkeypatch.chdir(tmp_path)
+    named = [sidechains[0], Path("link") / main_file.name, Path("project/../project")]
+    with SessionStore(":memory:") as store:
+        report = store.import_("claude-code", *named)
+    assert len(report.created) == 1 + len(sidechains) and report.existing == []
+    assert report.files == 1 + len(sidechains)
+
+
+def test_a_sidechain_named_from_inside_its_folder_brings_its_main_along(tmp_path, monkeypatch):
+    main_file, sidechains = _spotter(tmp_path)
+    monkeypatch.chdir(sidechains[0].parent)
+    with SessionStore(":memory:") as store:
+        report = store.import_("claude-code", sidechains[0].name)
+        child = store.state(session_uuid("claude-code", f"{main_file.stem}/{sidechains[0].stem}"))
+    assert report.created[0] == session_uuid("claude-code", main_file.stem)
+    assert child.parent_id == report.created[0]
+
+
+def test_under_strict_a_main_that_cannot_come_along_leaves_the_sidechain_alone(tmp_path):
+    main_file, sidechains = _spotter(tmp_path)
+    lines = main_file.read_text().splitlines(keepends=True)
+    main_file.write_text("".join([*lines[:5], "not json\n", *lines[5:]]))
+    with SessionStore(":memory:") as store:
+        report = store.import_("claude-code", sidechains[0], strict=True)
+        (sid,) = report.created
+        assert sid == session_uuid("claude-code", f"{main_file.stem}/{sidechains[0].stem}")
+        assert store.state(sid).parent_id is None
+    assert len(report.skipped_files) == 1 and "not a JSON line" in report.skipped_files[0]
+    assert report.skipped_files[0].startswith(str(main_file))
+
+
+def test_the_progress_bar_counts_every_file_read_once(tmp_path):
+    main_file, sidechains = _spotter(tmp_path)
+    advanced: list[int] = []
+    more: list[int] = []
+    named = [sidechains[0], sidechains[0].parent / ".." / "subagents" / sidechains[0].name]
+    with SessionStore(":memory:") as store:
+        store.import_("claude-code", *named, progress=advanced.append, more_input=more.append)
+    read = sum(p.stat().st_size for p in [main_file, *sidechains])
+    assert sum(advanced) == read
+    assert sidechains[0].stat().st_size + sum(more) == read
+
+
+def test_a_strict_stop_reports_no_skipped_records_of_the_session_it_dropped(tmp_path):
+    main_file, _ = _spotter(tmp_path)
+    with main_file.open("a") as f:
+        f.write("not json\n")
+    with SessionStore(":memory:") as store, pytest.raises(ImportAborted) as stop:
+        store.import_("claude-code", main_file, strict=True)
+    assert stop.value.report is not None
+    assert stop.value.report.created == [] and not stop.value.report.skipped

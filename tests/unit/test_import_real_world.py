@@ -104,23 +104,12 @@ def test_another_file_of_the_same_name_is_reported_not_taken_for_the_first(
     assert again.existing == report.created and again.not_imported == []
 
 
-def test_a_transcript_that_grew_since_its_import_is_reported(tmp_path: Path) -> None:
-    path = tmp_path / "live.jsonl"
-    path.write_text(_claude_line("u1", "user", "first") + "\n")
-    with SessionStore(":memory:") as store:
-        sid = store.import_("claude-code", str(path)).created[0]
-        with path.open("a") as f:
-            f.write(_claude_line("u2", "assistant", "second") + "\n")
-        grown = store.import_("claude-code", str(path))
-        assert grown.existing == [] and SAME_NAME in grown.not_imported[0]
-        assert [m.content for m in store.state(sid).messages] == ["first"]
-
-
 def test_a_strict_stop_says_which_sessions_the_import_wrote_before_it(tmp_path: Path) -> None:
     folder = tmp_path / "mixed"
     folder.mkdir()
     (folder / "a.jsonl").write_text(_claude_line("u1", "user", "fine") + "\n")
-    (folder / "b.jsonl").write_text(_claude_line("u2", "user", "cut") + "\n" + '{"type": "us')
+    # A malformed line with its newline: a last line without one may still be being written.
+    (folder / "b.jsonl").write_text(_claude_line("u2", "user", "cut") + "\n" + '{"type": "us\n')
     with SessionStore(":memory:") as store:
         try:
             store.import_("claude-code", str(folder), strict=True)

@@ -1,0 +1,191 @@
+"""Claude Code transcripts grow while their agent works: a later import appends the new lines.
+
+Each import ends with ``SourceImported`` (bytes read, their SHA-256). A re-import checks that
+the file still starts with those bytes and reads on from there, so importing a transcript in
+several steps gives the same conversation as importing it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sessionstore import SessionStore
+from sessionstore.domain.state import SessionState
+from sessionstore.importers.core import ImportAborted, session_uuid
+from sessionstore.importers.reading import UNFINISHED
+
+SHARE = Path(__file__).parent.parent / "fixtures" / "claude-code" / "session-share"
+MAIN = SHARE / "0ccf1a04-1b4c-43b6-8aa5-79e41db43a68.jsonl"
+MAIN_LINES = MAIN.read_bytes().splitlines(keepends=True)
+
+
+def _line(uuid: str, role: str, content: Any, **extra: Any) -> str:
+    return json.dumps({
+        "type": role, "uuid": uuid, "sessionId": "s1", "timestamp": "2026-01-21T20:53:19Z",
+        "message": {"role": role, "content": content, **extra},
+    }) + "\n"
+
+
+def _conversation(state: SessionState) -> dict[str, Any]:
+    """What a transcript's import decides: everything but versions and import times."""
+    return {
+        "messages": [m.model_dump(exclude={"version", "recorded_at"}) for m in state.messages],
+        "counters": state.counters.model_dump(),
+        "agents": sorted(state.agents),
+        "status": state.status,
+    }
+
+
+def _sid(path: Path) -> str:
+    return session_uuid("claude-code", path.stem)
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.integers(1, len(MAIN_LINES) - 1), min_size=1, max_size=3, unique=True))
+def test_importing_a_transcript_as_it_grows_equals_importing_it_once(
+    tmp_path_factory: pytest.TempPathFactory, cuts: list[int]
+) -> None:
+    folder = tmp_path_factory.mktemp("growing")
+    path, whole_file = folder / MAIN.name, folder / "whole" / MAIN.name
+    whole_file.parent.mkdir()
+    shutil.copy(MAIN, whole_file)  # without its sidechains, like the growing one
+    path.write_bytes(b"")
+    with SessionStore(":memory:") as once, SessionStore(":memory:") as stepwise:
+        once.import_("claude-code", whole_file)
+        written = 0
+        for end in [*sorted(cuts), len(MAIN_LINES)]:
+            with path.open("ab") as f:
+                f.write(b"".join(MAIN_LINES[written:end]))
+            written = end
+            report = stepwise.import_("claude-code", path)
+            assert report.malformed == 0 and report.not_imported == []
+        whole, steps = once.state(_sid(MAIN)), stepwise.state(_sid(path))
+    assert _conversation(steps) == _conversation(whole)
+    assert steps.imported is not None
+    assert steps.imported.size == MAIN.stat().st_size
+    assert steps.imported.sha256 == hashlib.sha256(MAIN.read_bytes()).hexdigest()
+
+
+def test_the_new_lines_are_appended_and_the_import_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "live.jsonl"
+    path.write_text(_line("u1", "user", "first"))
+    with SessionStore(":memory:") as store:
+        (sid,) = store.import_("claude-code", path).created
+        before = store.current_version(sid)
+        with path.open("a") as f:
+            f.write(_line("u2", "assistant", "second") + _line("u3", "user", "third"))
+        report = store.import_("claude-code", path)
+        assert report.extended == [sid] and report.created == report.existing == []
+        assert report.events == store.current_version(sid) - before == 3  # 2 messages, 1 mark
+        assert [m.content for m in store.state(sid).messages] == ["first", "second", "third"]
+        assert store.import_("claude-code", path).existing == [sid]  # and then nothing new
+
+
+def test_a_last_line_still_being_written_waits_for_the_next_import(tmp_path: Path) -> None:
+    path = tmp_path / "live.jsonl"
+    done, cut = _line("u1", "user", "first"), _line("u2", "assistant", "second")
+    path.write_text(done + cut[:20])
+    with SessionStore(":memory:") as store:
+        report = store.import_("claude-code", path, strict=True)
+        (sid,) = report.created
+        assert report.malformed == 0 and report.skipped[UNFINISHED] == 1
+        imported = store.state(sid).imported
+        assert imported is not None and imported.size == len(done.encode())
+        path.write_text(done + cut)
+        again = store.import_("claude-code", path, strict=True)
+        assert again.extended == [sid] and again.malformed == 0
+        assert [m.content for m in store.state(sid).messages] == ["first", "second"]
+
+
+def test_a_rewritten_file_is_refused_and_nothing_changes(tmp_path: Path) -> None:
+    path = tmp_path / "live.jsonl"
+    path.write_text(_line("u1", "user", "first"))
+    with SessionStore(":memory:") as store:
+        (sid,) = store.import_("claude-code", path).created
+        version = store.current_version(sid)
+        path.write_text(_line("u1", "user", "FIRST") + _line("u2", "user", "more"))
+        report = store.import_("claude-code", path)
+        assert report.extended == [] and len(report.not_imported) == 1
+        assert "does not start with" in report.not_imported[0]
+        assert "import it into another store" in report.not_imported[0]
+        assert store.current_version(sid) == version
+        with pytest.raises(ImportAborted, match="does not start with"):
+            store.import_("claude-code", path, strict=True)
+
+
+def test_a_session_changed_since_its_import_is_not_extended(tmp_path: Path) -> None:
+    path = tmp_path / "live.jsonl"
+    path.write_text(_line("u1", "user", "first"))
+    with SessionStore(":memory:") as store:
+        (sid,) = store.import_("claude-code", path).created
+        version = store.add_message(sid, "user", "added by hand")
+        with path.open("a") as f:
+            f.write(_line("u2", "assistant", "second"))
+        report = store.import_("claude-code", path)
+        assert report.extended == [] and "changed since too (1 messages added" in (
+            report.not_imported[0])
+        assert store.current_version(sid) == version
+
+
+def test_a_strict_stop_in_the_new_lines_writes_none_of_them(tmp_path: Path) -> None:
+    path = tmp_path / "live.jsonl"
+    path.write_text(_line("u1", "user", "first"))
+    with SessionStore(":memory:") as store:
+        (sid,) = store.import_("claude-code", path).created
+        version = store.current_version(sid)
+        with path.open("a") as f:
+            f.write(_line("u2", "assistant", "second") + "not json\n")
+        with pytest.raises(ImportAborted, match=r"live\.jsonl:3"):
+            store.import_("claude-code", path, strict=True)
+        assert store.current_version(sid) == version
+        report = store.import_("claude-code", path)  # without --strict: reported, rest kept
+        assert report.extended == [sid] and report.malformed == 1
+
+
+def test_a_tool_result_in_the_new_lines_finds_its_call_and_usage_counts_once(
+    tmp_path: Path,
+) -> None:
+    usage = {"input_tokens": 10, "output_tokens": 5}
+    call = {"type": "tool_use", "id": "c1", "name": "Bash", "input": {"command": "ls"}}
+    text = {"type": "text", "text": "running ls"}
+    path = tmp_path / "live.jsonl"
+    path.write_text(_line("u1", "assistant", [text], id="m1", usage=usage))
+    with SessionStore(":memory:") as store:
+        (sid,) = store.import_("claude-code", path).created
+        with path.open("a") as f:  # the same response's next block, then the tool's result
+            f.write(_line("u2", "assistant", [call], id="m1", usage=usage))
+            f.write(_line("u3", "user", [{"type": "tool_result", "tool_use_id": "c1",
+                                          "content": "a.txt"}]))
+        store.import_("claude-code", path)
+        state = store.state(sid)
+    assert state.messages[-1].tool_name == "Bash"
+    assert (state.counters.tokens_in, state.counters.tokens_out) == (10, 5)
+
+
+def test_a_new_sidechain_of_a_grown_session_is_added_and_linked(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    main = project / MAIN.name
+    main.write_bytes(b"".join(MAIN_LINES[:10]))
+    with SessionStore(":memory:") as store:
+        store.import_("claude-code", project)
+        assert set(store.state(_sid(main)).agents) == set()
+        shutil.copy(MAIN, main)
+        shutil.copytree(SHARE / MAIN.stem, project / MAIN.stem)
+        report = store.import_("claude-code", project)
+        subagents = sorted((project / MAIN.stem / "subagents").glob("*.jsonl"))
+        assert report.extended == [_sid(main)] and len(report.created) == len(subagents)
+        state = store.state(_sid(main))
+        assert set(state.agents) == {s.stem.removeprefix("agent-") for s in subagents}
+        for sub in subagents:
+            child = store.state(session_uuid("claude-code", f"{main.stem}/{sub.stem}"))
+            assert child.parent_id == _sid(main)
