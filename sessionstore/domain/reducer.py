@@ -221,8 +221,7 @@ def _compacted(s: SessionState, e: ev.ContextCompacted) -> None:
 
 def _source_imported(s: SessionState, e: ev.SourceImported) -> None:
     s.imported = ImportedSource(
-        source=e.source, file=e.file, size=e.size, sha256=e.sha256, version=e.version,
-        messages=s.counters.messages,
+        source=e.source, file=e.file, size=e.size, sha256=e.sha256, version=e.version
     )
 
 

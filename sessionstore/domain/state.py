@@ -64,7 +64,6 @@ class ImportedSource(_Model):
     size: int
     sha256: str
     version: int  # the session's version that the import reached
-    messages: int  # and its message count then: a later import extends only an unchanged one
 
 
 class SessionState(_Model):

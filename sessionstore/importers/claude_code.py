@@ -1,10 +1,9 @@
 """Claude Code transcripts: ``<session>.jsonl`` plus sidechains in ``<session>/subagents/``.
 
-Each line is one record. ``user`` lines become user messages, their ``tool_result`` blocks
-tool messages; ``assistant`` lines (one per content block, sharing the API message's id and
-usage) become assistant messages with their text, ``tool_use`` blocks as tool calls and
-``thinking`` in metadata. ``system`` compact boundaries become ``ContextCompacted`` events.
-Sidechain files become sub-agent sessions whose ``parent_id`` is the main session.
+Each transcript becomes a session (its lines become writes in ``claude_lines``), each
+sidechain a sub-agent session whose ``parent_id`` is the main session. Transcripts grow
+while their agent works: an import ends with ``SourceImported`` (the bytes read and their
+SHA-256), and a later import of the grown file appends only the lines written since.
 """
 
 from __future__ import annotations
@@ -13,41 +12,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..domain.errors import ConcurrencyConflict
 from ..domain.state import SessionState
-from .core import (
-    ImportAborted,
-    ImportContext,
-    RecordError,
-    SessionWriter,
-    parse_time,
-    session_uuid,
-)
+from .claude_lines import IGNORED, Lines
+from .core import ImportAborted, ImportContext, SessionWriter, parse_time, session_uuid
 from .reading import (
     SourceSpan,
     discover,
     file_fingerprint,
     growing_jsonl_records,
-    obj,
     prefix_span,
     scan_jsonl,
     short,
-    text_of,
-    tokens,
 )
 
 FORMAT = "claude-code"
 MAIN_AGENT = "claude-code"
-IGNORED = {
-    "progress": "claude-code progress lines (tool progress updates)",
-    "file-history-snapshot": "claude-code file-history snapshots (editor state)",
-    "queue-operation": "claude-code queue operations (queued prompts reappear as user lines)",
-    "summary": "claude-code summary lines (session titles)",
-}
 PEEK_LINES = 200
 MESSAGES = ("user", "assistant")
 KNOWN = {*MESSAGES, "system", *IGNORED}
 NOT_A_TRANSCRIPT = "not a Claude Code transcript: no message records"
 NO_MESSAGES = "a Claude Code file without messages (only summary, snapshot or progress lines)"
+MAX_AGENTS = 1_000
+"""A transcript's session takes up to this many sub-agents: the source has no limit of its
+own, and its sidechains keep coming as it grows (the domain's default of 8 is for live
+orchestrators)."""
+EXTEND_ATTEMPTS = 3
+UNCHANGED_BY_HAND = frozenset({"CheckpointCreated", "LabelChanged"})
+"""Events written by hand since an import that leave the conversation as the file has it."""
 
 
 def import_claude_code(ctx: ImportContext, paths: list[str]) -> None:
@@ -55,27 +47,29 @@ def import_claude_code(ctx: ImportContext, paths: list[str]) -> None:
     without its main transcript) brings its main transcript when that file is there and
     not in the store yet: written after it, a sub-agent would stay unlinked for good."""
     files = discover(paths, (".jsonl",))
-    mains = {path.resolve() for path in files}
+    named = {path.resolve() for path in files}  # and, as they come along, the files read
     for path in files:
         if path.resolve().parent.name == "subagents":
-            _import_sidechain(ctx, path, mains)
+            _import_sidechain(ctx, path, named)
         else:
-            _import_main(ctx, path)
+            _import_main(ctx, path, named)
 
 
-def _import_sidechain(ctx: ImportContext, path: Path, mains: set[Path]) -> None:
+def _import_sidechain(ctx: ImportContext, path: Path, named: set[Path]) -> None:
     """A sidechain named alone: with its main transcript when that one can come too."""
     main = _main_transcript(path)
-    if main in mains:
+    if main in named:
         return  # imported with its main session
     if _may_pull_in(ctx, main):
-        mains.add(main)
-        ctx.more_input(main.stat().st_size + sum(  # the bar counts the named files only
-            sub.stat().st_size for sub in _subagents(main) if sub.resolve() not in mains))
+        named.add(main)
+        ctx.more_input(main.stat().st_size)
         try:
-            _import_main(ctx, main)
+            _import_main(ctx, main, named)
             return
-        except ImportAborted as stop:  # --strict: the main is not the file asked for
+        except ImportAborted as stop:
+            if _existing(ctx, main.stem) is not None:
+                raise  # --strict stopped in a sidechain of it: a stop like any other
+            # --strict stopped the main, which is not the file asked for: without it
             ctx.report.skipped_files.append(f"{main}: {stop}")
     ctx.report.files += 1
     parent_source = main.stem
@@ -87,10 +81,13 @@ def _may_pull_in(ctx: ImportContext, main: Path) -> bool:
     return main.is_file() and _existing(ctx, main.stem) is None and _peek(main).messages
 
 
-def _import_main(ctx: ImportContext, path: Path) -> None:
+def _import_main(ctx: ImportContext, path: Path, named: set[Path]) -> None:
     """A main transcript, then its sidechains (``<session>/subagents/*.jsonl``)."""
     ctx.report.files += 1
     subagents = _subagents(path)
+    unnamed = [sub for sub in subagents if sub.resolve() not in named]
+    ctx.more_input(sum(sub.stat().st_size for sub in unnamed))  # the bar counts named ones
+    named.update(sub.resolve() for sub in unnamed)
     _import_file(ctx, path, path.stem, None, subagents)
     parent_id = _existing(ctx, path.stem)
     for sub in subagents:
@@ -100,6 +97,10 @@ def _import_main(ctx: ImportContext, path: Path) -> None:
 
 def _subagents(main: Path) -> list[Path]:
     return sorted((main.parent / main.stem / "subagents").glob("*.jsonl"))
+
+
+def _agent_of(sidechain: Path) -> str:
+    return sidechain.stem.removeprefix("agent-")
 
 
 def _main_transcript(sidechain: Path) -> Path:
@@ -129,7 +130,7 @@ def _import_file(
         return
     session_id = session_uuid(FORMAT, source_id)
     if ctx.exists(session_id):
-        _continue(ctx, path, ctx.store.state(session_id), subagents or [])
+        _continue(ctx, path, session_id, subagents or [])
         return
     header = peek.facts
     agent_id = header.get("agentId") or MAIN_AGENT
@@ -140,7 +141,7 @@ def _import_file(
         parent_id=parent_id,
         task=short(header.get("task"), 500),
         project_dir=header.get("cwd"),
-        max_agents=max(8, len(subagents or []) + 1),
+        max_agents=MAX_AGENTS,
         metadata={
             k: header[k] for k in ("sessionId", "gitBranch", "version", "slug") if k in header
         } | {"source": FORMAT, "file": path.name},
@@ -150,27 +151,42 @@ def _import_file(
                      **create) as writer:
         if writer is None:
             return
-        _read(writer, path, SourceSpan(), subagents or [])
+        span = SourceSpan()
+        _read(writer, path, Lines(writer, span), subagents or [])
 
 
-def _read(writer: SessionWriter, path: Path, span: SourceSpan, subagents: list[Path],
-          lines: _Lines | None = None) -> None:
-    """The transcript's lines after ``span``, then where the import leaves the file."""
+def _read(writer: SessionWriter, path: Path, lines: Lines, subagents: list[Path]) -> None:
+    """The transcript's lines after ``lines.span``, then where the import leaves the file."""
+    span, start = lines.span, lines.span.size
     for sub in subagents:
-        writer.ensure_agent(sub.stem.removeprefix("agent-"), str(sub), role="subagent",
+        writer.ensure_agent(_agent_of(sub), str(sub), role="subagent",
                             metadata={"file": sub.name})
-    lines = lines or _Lines(writer)
     for where, record in growing_jsonl_records(path, writer.ctx, span):
         with writer.ctx.record(where):
             lines.apply(where, record)
-    lines.flush_compaction()
+    lines.end()
     writer.status("idle", str(path), reason="end of transcript")
-    writer.source_read(FORMAT, path.name, span)
+    if span.size != start or start == 0:
+        writer.source_read(FORMAT, path.name, span)
 
 
-def _continue(ctx: ImportContext, path: Path, state: SessionState, subagents: list[Path]) -> None:
-    """A transcript whose session is stored: unchanged, grown since (the new lines are
-    appended), or another file of that name (refused, nothing changed)."""
+def _continue(ctx: ImportContext, path: Path, session_id: str, subagents: list[Path]) -> None:
+    """A transcript whose session is stored. Another import that extends it at the same
+    time makes this one's writes conflict (nothing of them is stored): it reads again."""
+    for attempt in range(1, EXTEND_ATTEMPTS + 1):
+        try:
+            _continue_from(ctx, path, ctx.store.state(session_id), subagents)
+            return
+        except ConcurrencyConflict:
+            if attempt == EXTEND_ATTEMPTS:
+                raise
+
+
+def _continue_from(
+    ctx: ImportContext, path: Path, state: SessionState, subagents: list[Path]
+) -> None:
+    """Unchanged, grown since (the new lines and sidechains are added), or another file of
+    that name, or a session changed by hand since (refused; nothing changed)."""
     where, mark = str(path), state.imported
     if mark is None:  # imported before sessions noted where their import ended
         ctx.already_here(state.session_id, where, file_fingerprint(path))
@@ -183,20 +199,35 @@ def _continue(ctx: ImportContext, path: Path, state: SessionState, subagents: li
             "file has its name); nothing was changed. To keep this one too, import it into "
             "another store"))
         return
-    if span.size == path.stat().st_size:
+    new_agents = [sub for sub in subagents if _agent_of(sub) not in state.agents]
+    if span.size == path.stat().st_size and not new_agents:
         ctx.report.already_here(state.session_id)
         return
-    if state.counters.messages != mark.messages or state.is_terminal:
+    changed = _changed_since(ctx, state.session_id, mark.version)
+    if changed is not None:
         ctx.refuse(where, (
             f"the transcript grew since its import, but session {state.session_id} was "
-            f"changed since too ({state.counters.messages - mark.messages} messages added, "
-            f"status {state.status.value}); the new lines were not imported. To keep them, "
+            f"changed since too ({changed}); the new lines were not imported. To keep them, "
             "import the file into another store"))
         return
     with ctx.extension(state, where) as writer:
-        lines = _Lines(writer)
+        lines = Lines(writer, span)
         lines.resume(state)
-        _read(writer, path, span, subagents, lines)
+        _read(writer, path, lines, subagents)
+
+
+def _changed_since(ctx: ImportContext, session_id: str, version: int) -> str | None:
+    """The first event written since ``version`` that changes the conversation, if any.
+
+    Another import that extended the session meanwhile is not a change by hand: this one
+    starts again from where that one left the file (``ConcurrencyConflict``)."""
+    changed: str | None = None
+    for record in ctx.store.events(session_id, after=version):
+        if record.type == "SourceImported":
+            raise ConcurrencyConflict(f"session {session_id} was extended meanwhile")
+        if changed is None and record.type not in UNCHANGED_BY_HAND:
+            changed = f"{record.type} at version {record.version}"
+    return changed
 
 
 @dataclass
@@ -235,136 +266,3 @@ def _facts(record: dict[str, Any], found: dict[str, Any]) -> None:
         text = message.get("content")
         if isinstance(text, str) and not record.get("isMeta"):
             found["task"] = text
-
-
-class _Lines:
-    """Turns one transcript's records into writes, remembering tool names by call id."""
-
-    def __init__(self, writer: SessionWriter) -> None:
-        self.w = writer
-        self.tool_names: dict[str, str] = {}
-        self.compaction: dict[str, Any] | None = None  # a boundary waits for its summary line
-
-    def resume(self, state: SessionState) -> None:
-        """Go on after the stored session's messages: a tool result in the new lines may
-        answer a call made before them."""
-        for message in state.messages:
-            for call in message.tool_calls:
-                self.tool_names[str(call.id)] = call.name
-
-    def flush_compaction(self, summary: str | None = None) -> None:
-        """Record the pending compaction, with the summary that the next line carries."""
-        if self.compaction is not None:
-            fields, self.compaction = self.compaction, None
-            self.w.compaction(str(fields.pop("where")), summary=short(summary, 16_000), **fields)
-
-    def apply(self, where: str, record: Any) -> None:
-        if not isinstance(record, dict):
-            raise RecordError("a line must be a JSON object")
-        kind = record.get("type")
-        if self.compaction is not None and kind in ("user", "assistant"):
-            content = obj(record.get("message")).get("content")
-            is_summary = record.get("isCompactSummary") and isinstance(content, str)
-            self.flush_compaction(content if is_summary else None)
-        if kind == "user":
-            self._user(where, record)
-        elif kind == "assistant":
-            self._assistant(where, record)
-        elif kind == "system" and record.get("subtype") == "compact_boundary":
-            self.flush_compaction()
-            meta = obj(record.get("compactMetadata"))
-            self.compaction = dict(
-                where=where,
-                trigger=meta.get("trigger"),
-                tokens_before=meta.get("preTokens"),
-                occurred_at=parse_time(record.get("timestamp")),
-            )
-        elif kind == "system":
-            self.w.ctx.ignore(f"claude-code system/{record.get('subtype')} lines (not messages)")
-        elif kind in IGNORED:
-            self.w.ctx.ignore(IGNORED[kind])
-        else:
-            self.w.ctx.ignore(f"claude-code lines of unknown type {kind!r}")
-
-    def _message(self, record: dict[str, Any]) -> dict[str, Any]:
-        message = record.get("message")
-        if not isinstance(message, dict) or "content" not in message:
-            raise RecordError(f"a {record.get('type')} line needs a message with content")
-        return message
-
-    def _user(self, where: str, record: dict[str, Any]) -> None:
-        content = self._message(record)["content"]
-        when = parse_time(record.get("timestamp"))
-        meta = {"uuid": record.get("uuid")}
-        for flag, name in (("isMeta", "is_meta"), ("isCompactSummary", "compact_summary")):
-            if record.get(flag):
-                meta[name] = True
-        if isinstance(content, str):
-            self.w.message(where, "user", content, occurred_at=when, metadata=meta)
-            return
-        if not isinstance(content, list):
-            raise RecordError("user content must be text or a list of blocks")
-        blocks = [b for b in content if isinstance(b, dict)]
-        text = [b for b in blocks if b.get("type") != "tool_result"]
-        if text:
-            self.w.message(where, "user", text_of(text), occurred_at=when, metadata=meta)
-        for block in blocks:
-            if block.get("type") == "tool_result":
-                call_id = block.get("tool_use_id")
-                self.w.message(
-                    where,
-                    "tool",
-                    text_of(block.get("content")),
-                    tool_call_id=call_id,
-                    tool_name=self.tool_names.get(str(call_id)),
-                    occurred_at=when,
-                    metadata=meta | ({"is_error": True} if block.get("is_error") else {}),
-                )
-
-    def _assistant(self, where: str, record: dict[str, Any]) -> None:
-        message = self._message(record)
-        content = message["content"]
-        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        if not isinstance(blocks, list):
-            raise RecordError("assistant content must be text or a list of blocks")
-        texts: list[str] = []
-        calls: list[dict[str, Any]] = []
-        other: list[Any] = []
-        meta: dict[str, Any] = {"uuid": record.get("uuid"), "message_id": message.get("id")}
-        for block in blocks:
-            kind = block.get("type") if isinstance(block, dict) else None
-            if kind == "text":
-                texts.append(str(block.get("text", "")))
-            elif kind == "thinking":
-                meta["thinking"] = block.get("thinking")
-            elif kind == "tool_use":
-                self.tool_names[str(block.get("id"))] = str(block.get("name"))
-                calls.append({"id": block.get("id"), "name": block.get("name"),
-                              "arguments": block.get("input")})
-            else:
-                other.append(block)
-        if other:
-            meta["other_blocks"] = other
-        tokens_in, tokens_out = self._tokens(message, meta)
-        self.w.message(
-            where,
-            "assistant",
-            "\n".join(texts),
-            tool_calls=calls,
-            model=message.get("model"),
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            occurred_at=parse_time(record.get("timestamp")),
-            metadata=meta,
-        )
-
-    def _tokens(self, message: dict[str, Any], meta: dict[str, Any]) -> tuple[int, int]:
-        usage = message.get("usage")
-        if not isinstance(usage, dict):
-            return 0, 0
-        meta["usage"] = usage
-        prompt = sum(
-            tokens(usage.get(k))
-            for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-        )
-        return self.w.usage(message.get("id"), prompt, tokens(usage.get("output_tokens")))

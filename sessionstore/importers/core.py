@@ -245,6 +245,9 @@ class ImportContext:
             writer.resume(state)
             yield writer
         self.store.release(session_id)
+        if writer.version == state.version:  # nothing new after all (a line half written)
+            self.report.already_here(session_id)
+            return
         self.report.extended.append(session_id)
         self.report.events += writer.version - state.version
 
@@ -291,11 +294,13 @@ class SessionWriter:
         self._own_agent = own_agent
         self._agents: set[str] = set()
         self._usage: dict[str, tuple[int, int]] = {}
+        self._pinned = False  # the next write must find the session at ``version``
 
     def resume(self, state: SessionState) -> None:
         """Go on from a stored session: its version, status and agents, and the usage its
         messages already counted (by ``usage_key`` in their metadata)."""
         self.version = state.version
+        self._pinned = True  # another import may extend it meanwhile: its lines come once
         self.status_now = state.status.value
         self._agents = set(state.agents)
         for message in state.messages:
@@ -308,25 +313,34 @@ class SessionWriter:
     def attempt(self, where: str, write: Callable[[], int]) -> None:
         """Run one write; a record the domain refuses is reported like a malformed one."""
         try:
-            self.version = write()
+            self._wrote(write())
         except (BackendError, ConcurrencyConflict):
             raise
         except SessionStoreError as e:
             self.ctx.malformed(where, str(e))
+
+    def _expected(self) -> int | None:
+        """``expected_version`` for the next write: pinned until the first write succeeds
+        (the batch then holds the session's state, and any later write conflicts)."""
+        return self.version if self._pinned else None
+
+    def _wrote(self, version: int) -> None:
+        self.version, self._pinned = version, False
 
     def ensure_agent(self, agent_id: str | None, where: str, **fields: Any) -> None:
         """Add an agent the first time it appears (the domain refuses unknown agents)."""
         if agent_id is None or agent_id == self._own_agent or agent_id in self._agents:
             return
         self._agents.add(agent_id)
-        self.attempt(where, lambda: self.store.add_agent(self.session_id, agent_id, **fields))
+        self.attempt(where, lambda: self.store.add_agent(
+            self.session_id, agent_id, **fields, expected_version=self._expected()))
 
     def message(self, where: str, role: str, content: str, **fields: Any) -> None:
         self.ensure_agent(fields.get("agent_id"), where)
         content, fields = _within_limit(content, fields)
         self.attempt(
-            where, lambda: self.store.add_message(self.session_id, role, content, **fields)
-        )
+            where, lambda: self.store.add_message(
+                self.session_id, role, content, **fields, expected_version=self._expected()))
 
     def usage(self, response_id: str | None, tokens_in: int, tokens_out: int) -> tuple[int, int]:
         """The tokens not yet counted for this model response.
@@ -346,12 +360,15 @@ class SessionWriter:
         """Move to ``target``, recovering first from ``error`` when the machine requires it."""
         if target == self.status_now:
             return
+        change = self.store.change_status
         try:
-            self.version = self.store.change_status(self.session_id, target, reason=reason)
+            self._wrote(change(self.session_id, target, reason=reason,
+                               expected_version=self._expected()))
         except InvalidTransition:
             try:  # error -> active must pass through recovering
-                self.store.change_status(self.session_id, "recovering", reason=reason)
-                self.version = self.store.change_status(self.session_id, target, reason=reason)
+                self._wrote(change(self.session_id, "recovering", reason=reason,
+                                   expected_version=self._expected()))
+                self._wrote(change(self.session_id, target, reason=reason))
             except InvalidTransition:
                 self.ctx.ignore(f"status change to {target} that the status machine refuses")
                 return
@@ -360,22 +377,25 @@ class SessionWriter:
     def source_read(self, fmt: str, file: str, span: SourceSpan) -> None:
         """Note how far the import read the source file (``SourceImported``): a later
         import of the file, grown since, starts there."""
-        self.version = self.store.record_source(
-            self.session_id, source=fmt, file=file, size=span.size, sha256=span.sha256)
+        self._wrote(self.store.record_source(
+            self.session_id, source=fmt, file=file, size=span.size, sha256=span.sha256,
+            expected_version=self._expected()))
 
     def complete(self, result: str | None) -> None:
         """Complete the session, first back to ``active`` if the source left it elsewhere."""
         if self.status_now not in ("active", "idle"):
             self.status("active", self.where, reason="the source finished the session")
         try:
-            self.version = self.store.complete(self.session_id, result=result)
+            self._wrote(self.store.complete(
+                self.session_id, result=result, expected_version=self._expected()))
         except InvalidTransition:
             self.ctx.ignore(f"completion from {self.status_now}, which the status machine refuses")
             return
         self.status_now = "completed"
 
     def compaction(self, where: str, **fields: Any) -> None:
-        self.attempt(where, lambda: self.store.record_compaction(self.session_id, **fields))
+        self.attempt(where, lambda: self.store.record_compaction(
+            self.session_id, **fields, expected_version=self._expected()))
 
 
 TRUNCATED = "\n[... truncated on import: {size} bytes in the source]"

@@ -336,3 +336,23 @@ def test_a_strict_stop_reports_no_skipped_records_of_the_session_it_dropped(tmp_
         store.import_("claude-code", main_file, strict=True)
     assert stop.value.report is not None
     assert stop.value.report.created == [] and not stop.value.report.skipped
+
+
+def test_under_strict_a_bad_sibling_of_a_pulled_in_main_stops_the_import(tmp_path):
+    main_file, sidechains = _spotter(tmp_path)
+    with sidechains[1].open("a") as f:
+        f.write("not json\n")
+    with SessionStore(":memory:") as store:
+        with pytest.raises(ImportAborted, match=sidechains[1].name):
+            store.import_("claude-code", sidechains[0], strict=True)
+        assert store.current_version(session_uuid("claude-code", main_file.stem)) > 0
+
+
+def test_the_progress_bar_counts_the_sidechains_of_a_main_named_alone(tmp_path):
+    main_file, sidechains = _spotter(tmp_path)
+    advanced: list[int] = []
+    more: list[int] = []
+    with SessionStore(":memory:") as store:
+        store.import_("claude-code", main_file, progress=advanced.append, more_input=more.append)
+    assert sum(advanced) == main_file.stat().st_size + sum(more)
+    assert sum(more) == sum(p.stat().st_size for p in sidechains)

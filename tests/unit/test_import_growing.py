@@ -75,6 +75,29 @@ def test_importing_a_transcript_as_it_grows_equals_importing_it_once(
     assert steps.imported.sha256 == hashlib.sha256(MAIN.read_bytes()).hexdigest()
 
 
+SPOTTER = SHARE.parent / "spotter" / "4d5611e5-241a-462a-8d15-5122611a9569.jsonl"
+
+
+def test_a_transcript_cut_around_its_compaction_imports_as_if_whole(tmp_path: Path) -> None:
+    lines = SPOTTER.read_bytes().splitlines(keepends=True)
+    [boundary] = [n for n, line in enumerate(lines) if b'"compact_boundary"' in line]
+    whole_file = tmp_path / "whole" / SPOTTER.name
+    whole_file.parent.mkdir()
+    shutil.copy(SPOTTER, whole_file)
+    with SessionStore(":memory:") as once:
+        once.import_("claude-code", whole_file)
+        whole = _conversation(once.state(_sid(SPOTTER)))
+    for cut in (boundary, boundary + 1, boundary + 2):  # before, just after, after the summary
+        path = tmp_path / str(cut) / SPOTTER.name
+        path.parent.mkdir()
+        path.write_bytes(b"".join(lines[:cut]))
+        with SessionStore(":memory:") as stepwise:
+            stepwise.import_("claude-code", path)
+            path.write_bytes(b"".join(lines))
+            assert stepwise.import_("claude-code", path).extended == [_sid(SPOTTER)]
+            assert _conversation(stepwise.state(_sid(SPOTTER))) == whole, f"cut at {cut}"
+
+
 def test_the_new_lines_are_appended_and_the_import_says_so(tmp_path: Path) -> None:
     path = tmp_path / "live.jsonl"
     path.write_text(_line("u1", "user", "first"))
@@ -122,18 +145,108 @@ def test_a_rewritten_file_is_refused_and_nothing_changes(tmp_path: Path) -> None
             store.import_("claude-code", path, strict=True)
 
 
-def test_a_session_changed_since_its_import_is_not_extended(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("by_hand", "changed"), [
+    (lambda store, sid: store.add_message(sid, "user", "by hand"), "MessageAdded at version 6"),
+    (lambda store, sid: store.change_status(sid, "error"), "StatusChanged at version 6"),
+    (lambda store, sid: store.add_agent(sid, "helper"), "AgentAdded at version 6"),
+])
+def test_a_session_changed_by_hand_since_its_import_is_not_extended(
+    tmp_path: Path, by_hand: Any, changed: str
+) -> None:
     path = tmp_path / "live.jsonl"
     path.write_text(_line("u1", "user", "first"))
     with SessionStore(":memory:") as store:
         (sid,) = store.import_("claude-code", path).created
-        version = store.add_message(sid, "user", "added by hand")
+        by_hand(store, sid)
+        before = store.state(sid)
         with path.open("a") as f:
             f.write(_line("u2", "assistant", "second"))
         report = store.import_("claude-code", path)
-        assert report.extended == [] and "changed since too (1 messages added" in (
+        assert report.extended == [] and f"changed since too ({changed})" in (
             report.not_imported[0])
+        assert store.state(sid) == before
+
+
+def test_a_label_or_checkpoint_since_the_import_does_not_stop_the_next_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "live.jsonl"
+    path.write_text(_line("u1", "user", "first"))
+    with SessionStore(":memory:") as store:
+        (sid,) = store.import_("claude-code", path).created
+        store.set_label(sid, "reviewed")
+        store.checkpoint(sid, label="before more")
+        with path.open("a") as f:
+            f.write(_line("u2", "assistant", "second"))
+        assert store.import_("claude-code", path).extended == [sid]
+        assert [m.content for m in store.state(sid).messages] == ["first", "second"]
+
+
+def test_a_half_written_line_alone_is_no_extension(tmp_path: Path) -> None:
+    path = tmp_path / "live.jsonl"
+    path.write_text(_line("u1", "user", "first"))
+    with SessionStore(":memory:") as store:
+        (sid,) = store.import_("claude-code", path).created
+        version = store.current_version(sid)
+        with path.open("a") as f:
+            f.write(_line("u2", "assistant", "second")[:15])
+        for _ in range(2):
+            report = store.import_("claude-code", path)
+            assert report.existing == [sid] and report.extended == [] and report.events == 0
         assert store.current_version(sid) == version
+
+
+def test_a_compaction_split_from_its_summary_keeps_the_summary(tmp_path: Path) -> None:
+    boundary = json.dumps({"type": "system", "subtype": "compact_boundary", "uuid": "b",
+                           "compactMetadata": {"trigger": "auto", "preTokens": 900}}) + "\n"
+    summary = json.dumps({"type": "user", "uuid": "u2", "isCompactSummary": True,
+                          "message": {"role": "user", "content": "what happened so far"}}) + "\n"
+    path = tmp_path / "live.jsonl"
+    path.write_text(_line("u1", "user", "first") + boundary)
+    with SessionStore(":memory:") as store:
+        (sid,) = store.import_("claude-code", path).created
+        assert store.state(sid).counters.compactions == 0  # it waits for its summary
+        with path.open("a") as f:
+            f.write(summary)
+        store.import_("claude-code", path)
+        [compaction] = [e for e in store.events(sid) if e.type == "ContextCompacted"]
+    assert compaction.data["summary"] == "what happened so far"
+    assert compaction.data["tokens_before"] == 900
+
+
+def test_two_imports_extending_at_once_add_the_new_lines_once(tmp_path: Path) -> None:
+    path, db = tmp_path / "live.jsonl", str(tmp_path / "s.db")
+    path.write_text(_line("u1", "user", "first"))
+    with SessionStore(db) as first, SessionStore(db) as second:
+        (sid,) = first.import_("claude-code", path).created
+        with path.open("a") as f:
+            f.write(_line("u2", "assistant", "second"))
+        racing: list[Any] = []
+
+        def extend_meanwhile(nbytes: int) -> None:  # while `first` reads the file's start
+            if not racing:
+                racing.append(second.import_("claude-code", path))
+
+        report = first.import_("claude-code", path, progress=extend_meanwhile)
+        assert racing[0].extended == [sid] and report.existing == [sid]
+        assert [m.content for m in first.state(sid).messages] == ["first", "second"]
+
+
+def test_a_new_sidechain_of_an_unchanged_main_joins_its_agents(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(SHARE, project)
+    main = project / MAIN.name
+    (first_sub, *later) = sorted((project / MAIN.stem / "subagents").glob("*.jsonl"))
+    for sub in later:
+        sub.rename(tmp_path / sub.name)
+    with SessionStore(":memory:") as store:
+        store.import_("claude-code", project)
+        for sub in later:
+            (tmp_path / sub.name).rename(sub)
+        report = store.import_("claude-code", project)
+        assert report.extended == [_sid(main)] and len(report.created) == len(later)
+        agents = set(store.state(_sid(main)).agents)
+    assert agents == {s.stem.removeprefix("agent-") for s in [first_sub, *later]}
 
 
 def test_a_strict_stop_in_the_new_lines_writes_none_of_them(tmp_path: Path) -> None:
