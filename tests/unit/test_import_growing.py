@@ -34,6 +34,13 @@ def _line(uuid: str, role: str, content: Any, **extra: Any) -> str:
     }) + "\n"
 
 
+def _first_import(store: SessionStore, path: Path) -> str:
+    """A transcript of one line, imported: the session's id."""
+    path.write_text(_line("u1", "user", "first"))
+    (sid,) = store.import_("claude-code", path).created
+    return sid
+
+
 def _conversation(state: SessionState) -> dict[str, Any]:
     """What a transcript's import decides: everything but versions and import times."""
     return {
@@ -100,9 +107,8 @@ def test_a_transcript_cut_around_its_compaction_imports_as_if_whole(tmp_path: Pa
 
 def test_the_new_lines_are_appended_and_the_import_says_so(tmp_path: Path) -> None:
     path = tmp_path / "live.jsonl"
-    path.write_text(_line("u1", "user", "first"))
     with SessionStore(":memory:") as store:
-        (sid,) = store.import_("claude-code", path).created
+        sid = _first_import(store, path)
         before = store.current_version(sid)
         with path.open("a") as f:
             f.write(_line("u2", "assistant", "second") + _line("u3", "user", "third"))
@@ -131,9 +137,8 @@ def test_a_last_line_still_being_written_waits_for_the_next_import(tmp_path: Pat
 
 def test_a_rewritten_file_is_refused_and_nothing_changes(tmp_path: Path) -> None:
     path = tmp_path / "live.jsonl"
-    path.write_text(_line("u1", "user", "first"))
     with SessionStore(":memory:") as store:
-        (sid,) = store.import_("claude-code", path).created
+        sid = _first_import(store, path)
         version = store.current_version(sid)
         path.write_text(_line("u1", "user", "FIRST") + _line("u2", "user", "more"))
         report = store.import_("claude-code", path)
@@ -154,9 +159,8 @@ def test_a_session_changed_by_hand_since_its_import_is_not_extended(
     tmp_path: Path, by_hand: Any, changed: str
 ) -> None:
     path = tmp_path / "live.jsonl"
-    path.write_text(_line("u1", "user", "first"))
     with SessionStore(":memory:") as store:
-        (sid,) = store.import_("claude-code", path).created
+        sid = _first_import(store, path)
         by_hand(store, sid)
         before = store.state(sid)
         with path.open("a") as f:
@@ -171,9 +175,8 @@ def test_a_label_or_checkpoint_since_the_import_does_not_stop_the_next_one(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "live.jsonl"
-    path.write_text(_line("u1", "user", "first"))
     with SessionStore(":memory:") as store:
-        (sid,) = store.import_("claude-code", path).created
+        sid = _first_import(store, path)
         store.set_label(sid, "reviewed")
         store.checkpoint(sid, label="before more")
         with path.open("a") as f:
@@ -184,9 +187,8 @@ def test_a_label_or_checkpoint_since_the_import_does_not_stop_the_next_one(
 
 def test_a_half_written_line_alone_is_no_extension(tmp_path: Path) -> None:
     path = tmp_path / "live.jsonl"
-    path.write_text(_line("u1", "user", "first"))
     with SessionStore(":memory:") as store:
-        (sid,) = store.import_("claude-code", path).created
+        sid = _first_import(store, path)
         version = store.current_version(sid)
         with path.open("a") as f:
             f.write(_line("u2", "assistant", "second")[:15])
@@ -251,9 +253,8 @@ def test_a_new_sidechain_of_an_unchanged_main_joins_its_agents(tmp_path: Path) -
 
 def test_a_strict_stop_in_the_new_lines_writes_none_of_them(tmp_path: Path) -> None:
     path = tmp_path / "live.jsonl"
-    path.write_text(_line("u1", "user", "first"))
     with SessionStore(":memory:") as store:
-        (sid,) = store.import_("claude-code", path).created
+        sid = _first_import(store, path)
         version = store.current_version(sid)
         with path.open("a") as f:
             f.write(_line("u2", "assistant", "second") + "not json\n")
