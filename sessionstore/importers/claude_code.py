@@ -156,8 +156,9 @@ def _import_file(
 
 
 def _read(writer: SessionWriter, path: Path, lines: Lines, subagents: list[Path]) -> None:
-    """The transcript's lines after ``lines.span``, then where the import leaves the file."""
-    span, start = lines.span, lines.span.size
+    """The transcript's lines after ``lines.span``, then where the import leaves the file
+    (whenever it wrote anything: its own writes are not changes by hand)."""
+    span, start, version = lines.span, lines.span.size, writer.version
     for sub in subagents:
         writer.ensure_agent(_agent_of(sub), str(sub), role="subagent",
                             metadata={"file": sub.name})
@@ -166,7 +167,7 @@ def _read(writer: SessionWriter, path: Path, lines: Lines, subagents: list[Path]
             lines.apply(where, record)
     lines.end()
     writer.status("idle", str(path), reason="end of transcript")
-    if span.size != start or start == 0:
+    if span.size != start or start == 0 or writer.version != version:
         writer.source_read(FORMAT, path.name, span)
 
 
@@ -174,12 +175,14 @@ def _continue(ctx: ImportContext, path: Path, session_id: str, subagents: list[P
     """A transcript whose session is stored. Another import that extends it at the same
     time makes this one's writes conflict (nothing of them is stored): it reads again."""
     for attempt in range(1, EXTEND_ATTEMPTS + 1):
+        read_before = ctx.bytes_read
         try:
             _continue_from(ctx, path, ctx.store.state(session_id), subagents)
             return
         except ConcurrencyConflict:
             if attempt == EXTEND_ATTEMPTS:
                 raise
+            ctx.more_input(ctx.bytes_read - read_before)  # the bar counts the reading again
 
 
 def _continue_from(
@@ -204,16 +207,22 @@ def _continue_from(
         ctx.report.already_here(state.session_id)
         return
     changed = _changed_since(ctx, state.session_id, mark.version)
-    if changed is not None:
+    try:
+        with ctx.extension(state, where) as writer:
+            lines = Lines(writer, span)
+            lines.resume(state)
+            _read(writer, path, lines, subagents)
+            if changed is not None and writer.version != state.version:
+                raise _ChangedByHand(changed)  # nothing of the extension is stored
+    except _ChangedByHand:
         ctx.refuse(where, (
-            f"the transcript grew since its import, but session {state.session_id} was "
-            f"changed since too ({changed}); the new lines were not imported. To keep them, "
-            "import the file into another store"))
-        return
-    with ctx.extension(state, where) as writer:
-        lines = Lines(writer, span)
-        lines.resume(state)
-        _read(writer, path, lines, subagents)
+            f"the transcript has more to import since its import (lines or sidechains), but "
+            f"session {state.session_id} was changed since by hand ({changed}); nothing more "
+            "was imported. To keep it all, import the file into another store"))
+
+
+class _ChangedByHand(Exception):
+    """An extension would write after changes made by hand: it is rolled back."""
 
 
 def _changed_since(ctx: ImportContext, session_id: str, version: int) -> str | None:

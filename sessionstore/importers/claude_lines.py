@@ -36,6 +36,7 @@ class Lines:
         self.tool_names: dict[str, str] = {}
         self.compaction: dict[str, Any] | None = None  # a boundary waits for its summary line
         self.compaction_from = span  # the span before that boundary's line
+        self.compaction_to = 0  # and the file's size read just after it
 
     def resume(self, state: SessionState) -> None:
         """Go on after the stored session's messages: a tool result in the new lines may
@@ -45,13 +46,15 @@ class Lines:
                 self.tool_names[str(call.id)] = call.name
 
     def end(self) -> None:
-        """The end of what the file holds now. A compaction boundary there is not recorded:
-        its summary line comes next, so the file is taken as read up to the boundary only,
-        and a later import (or this file's import once it grew) records the compaction."""
-        if self.compaction is not None:
+        """The end of what the file holds now. A compaction boundary that is its last line
+        is not recorded yet: its summary line comes next, so the file is taken as read up
+        to the boundary, and the import of the grown file records the compaction. After
+        other lines, it is recorded without a summary (those lines are not read twice)."""
+        if self.compaction is not None and self.span.size == self.compaction_to:
             self.compaction = None
             self.span.rewind(self.compaction_from)
             self.w.ctx.ignore(WAITING_SUMMARY)
+        self.flush_compaction()
 
     def flush_compaction(self, summary: str | None = None) -> None:
         """Record the pending compaction, with the summary that the next line carries."""
@@ -74,6 +77,7 @@ class Lines:
         elif kind == "system" and record.get("subtype") == "compact_boundary":
             self.flush_compaction()
             self.compaction_from = self.span.before_last_line()
+            self.compaction_to = self.span.size
             meta = obj(record.get("compactMetadata"))
             self.compaction = dict(
                 where=where,

@@ -123,6 +123,7 @@ class ImportContext:
     transcript), for a progress bar's total."""
     report: ImportReport = field(default_factory=ImportReport)
     damaged: set[str] = field(default_factory=set)  # sessions whose export lines were unusable
+    bytes_read: int = 0  # what ``advance`` counted
 
     def malformed(self, where: str, message: str) -> None:
         """A record we cannot import: stop under ``strict``, else count it and go on."""
@@ -187,6 +188,7 @@ class ImportContext:
         self.advance(path.stat().st_size)  # its bytes count as read: the bar still ends full
 
     def advance(self, nbytes: int) -> None:
+        self.bytes_read += nbytes
         if self.progress is not None:
             self.progress(nbytes)
 
@@ -223,12 +225,18 @@ class ImportContext:
             self.malformed(where, f"cannot start a session from it: {e}")
             yield None
             return
-        with self._unwritten_skips_forgotten(), self.store.batch():
-            self.store.create_session(session_id=session_id, **create)
-            writer = SessionWriter(self, session_id, where, create.get("agent_id"))
-            self.store.change_status(session_id, "active")
-            writer.version = 2
-            yield writer
+        try:
+            with self._unwritten_counts_forgotten(), self.store.batch():
+                self.store.create_session(session_id=session_id, **create)
+                writer = SessionWriter(self, session_id, where, create.get("agent_id"))
+                self.store.change_status(session_id, "active")
+                writer.version = 2
+                yield writer
+        except ConcurrencyConflict:
+            if not self.exists(session_id):
+                raise
+            self.report.already_here(session_id)  # another import wrote it meanwhile
+            return
         self.store.release(session_id)  # keep memory flat over thousands of sessions
         self.report.created.append(session_id)
         self.report.events += writer.version
@@ -240,7 +248,7 @@ class ImportContext:
         For a source that grew since its import: the writer starts where the session is
         (its version, status and agents), and nothing is stored if the batch fails."""
         session_id = state.session_id
-        with self._unwritten_skips_forgotten(), self.store.batch():
+        with self._unwritten_counts_forgotten(), self.store.batch():
             writer = SessionWriter(self, session_id, where, state.agent_id)
             writer.resume(state)
             yield writer
@@ -252,14 +260,17 @@ class ImportContext:
         self.report.events += writer.version - state.version
 
     @contextmanager
-    def _unwritten_skips_forgotten(self) -> Iterator[None]:
-        """A session that is not written takes its skipped-record counts back out of the
-        report: they would describe records of which nothing was stored."""
-        before = Counter(self.report.skipped)
+    def _unwritten_counts_forgotten(self) -> Iterator[None]:
+        """A session that is not written takes its skipped and malformed records back out
+        of the report: they would describe records of which nothing was stored (and a
+        retry would count them twice)."""
+        report = self.report
+        skipped, malformed, kept = Counter(report.skipped), report.malformed, len(report.problems)
         try:
             yield
         except BaseException:
-            self.report.skipped = before
+            report.skipped, report.malformed = skipped, malformed
+            del report.problems[kept:]
             raise
 
 
@@ -368,6 +379,7 @@ class SessionWriter:
             try:  # error -> active must pass through recovering
                 self._wrote(change(self.session_id, "recovering", reason=reason,
                                    expected_version=self._expected()))
+                self.status_now = "recovering"
                 self._wrote(change(self.session_id, target, reason=reason))
             except InvalidTransition:
                 self.ctx.ignore(f"status change to {target} that the status machine refuses")

@@ -10,6 +10,7 @@ import pytest
 
 from sessionstore import InvalidInput, SessionNotFound, SessionStore, UnsupportedFormat
 from sessionstore.importers import ImportAborted, session_uuid
+from sessionstore.importers.core import ImportContext
 
 
 def _line(kind: str, content, **extra) -> str:
@@ -131,3 +132,15 @@ def test_source_facts_that_cannot_start_a_session_are_reported(store, tmp_path):
     assert report.problems[0].startswith(f"{path}: cannot start a session from it")
     with pytest.raises(ImportAborted, match="cannot start a session"):
         store.import_("claude-code", path, strict=True)
+
+
+def test_a_writer_knows_its_session_went_through_recovering() -> None:
+    with SessionStore(":memory:") as store:
+        ctx = ImportContext(store)
+        with ctx.session("test", "s1", "here", name="s1") as writer:
+            assert writer is not None
+            writer.status("error", "here")
+            writer.status("idle", "here")  # error -> recovering, then idle is refused
+            assert writer.status_now == "recovering"
+            writer.complete("done")  # recovering -> active -> completed
+        assert store.state(writer.session_id).status == "completed"

@@ -166,7 +166,7 @@ def test_a_session_changed_by_hand_since_its_import_is_not_extended(
         with path.open("a") as f:
             f.write(_line("u2", "assistant", "second"))
         report = store.import_("claude-code", path)
-        assert report.extended == [] and f"changed since too ({changed})" in (
+        assert report.extended == [] and f"changed since by hand ({changed})" in (
             report.not_imported[0])
         assert store.state(sid) == before
 
@@ -303,3 +303,88 @@ def test_a_new_sidechain_of_a_grown_session_is_added_and_linked(tmp_path: Path) 
         for sub in subagents:
             child = store.state(session_uuid("claude-code", f"{main.stem}/{sub.stem}"))
             assert child.parent_id == _sid(main)
+
+
+def test_after_new_sidechains_alone_the_main_still_grows(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    path = project / "sess1.jsonl"
+    with SessionStore(":memory:") as store:
+        sid = _first_import(store, path)
+        (project / "sess1" / "subagents").mkdir(parents=True)
+        (project / "sess1" / "subagents" / "agent-a1.jsonl").write_text(
+            _line("s1", "user", "sub-task"))
+        assert store.import_("claude-code", project).extended == [sid]
+        with path.open("a") as f:
+            f.write(_line("u2", "assistant", "second"))
+        report = store.import_("claude-code", project)
+        assert report.extended == [sid] and report.not_imported == []
+        assert [m.content for m in store.state(sid).messages] == ["first", "second"]
+
+
+BOUNDARY = json.dumps({"type": "system", "subtype": "compact_boundary", "uuid": "b"}) + "\n"
+
+
+def test_a_file_that_ends_at_a_boundary_is_already_here_after_a_change_by_hand(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "live.jsonl"
+    with SessionStore(":memory:") as store:
+        sid = _first_import(store, path)
+        with path.open("a") as f:
+            f.write(_line("u2", "user", "second") + BOUNDARY)
+        assert store.import_("claude-code", path).extended == [sid]
+        version = store.add_message(sid, "user", "by hand")
+        report = store.import_("claude-code", path, strict=True)
+        assert report.existing == [sid] and report.not_imported == []
+        assert store.current_version(sid) == version
+
+
+def test_lines_after_a_last_boundary_are_read_once(tmp_path: Path) -> None:
+    path = tmp_path / "live.jsonl"
+    with SessionStore(":memory:") as store:
+        sid = _first_import(store, path)
+        with path.open("a") as f:
+            f.write(BOUNDARY + "garbage{\n")
+        first = store.import_("claude-code", path)
+        assert first.extended == [sid] and first.malformed == 1
+        assert store.state(sid).counters.compactions == 1  # without its summary, then
+        again = store.import_("claude-code", path, strict=True)
+        assert again.existing == [sid] and again.malformed == 0
+
+
+def test_a_retried_extension_counts_its_lines_and_bytes_once(tmp_path: Path) -> None:
+    path, db = tmp_path / "live.jsonl", str(tmp_path / "s.db")
+    with SessionStore(db) as first, SessionStore(db) as second:
+        sid = _first_import(first, path)
+        with path.open("a") as f:
+            f.write(_line("u2", "assistant", "second") + "not json\n")
+        advanced: list[int] = []
+        more: list[int] = []
+
+        def label_meanwhile(nbytes: int) -> None:  # makes the extension's commit conflict
+            advanced.append(nbytes)
+            if len(advanced) == 2:
+                second.set_label(sid, "meanwhile")
+
+        report = first.import_("claude-code", path, progress=label_meanwhile,
+                               more_input=more.append)
+        assert report.extended == [sid] and report.malformed == 1 and len(report.problems) == 1
+        assert sum(advanced) == path.stat().st_size + sum(more) and sum(more) > 0
+        assert [m.content for m in first.state(sid).messages] == ["first", "second"]
+
+
+def test_two_first_imports_at_once_write_the_session_once(tmp_path: Path) -> None:
+    path, db = tmp_path / "live.jsonl", str(tmp_path / "s.db")
+    path.write_text(_line("u1", "user", "first") + _line("u2", "assistant", "second"))
+    with SessionStore(db) as first, SessionStore(db) as second:
+        racing: list[Any] = []
+
+        def import_meanwhile(nbytes: int) -> None:  # while `first` reads the file
+            if not racing:
+                racing.append(second.import_("claude-code", path))
+
+        report = first.import_("claude-code", path, progress=import_meanwhile)
+        (sid,) = racing[0].created
+        assert report.existing == [sid] and report.created == []
+        assert [m.content for m in first.state(sid).messages] == ["first", "second"]
