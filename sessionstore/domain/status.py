@@ -73,6 +73,30 @@ SESSION_TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
 
 TERMINAL_STATUSES = frozenset(s for s, nexts in SESSION_TRANSITIONS.items() if not nexts)
 
+RECOVERY_STEPS = (SessionStatus.RECOVERING, SessionStatus.ACTIVE)
+
+
+def recovery_path(current: SessionStatus, target: SessionStatus) -> list[SessionStatus] | None:
+    """The fewest moves from ``current`` to ``target`` that pass only through ``RECOVERY_STEPS``
+    (``error`` to ``idle`` is recovering, active, idle), or None when there is no such way.
+
+    For sources that report a status the machine cannot reach in one move: an agent that
+    errored and then waits for input has recovered meanwhile."""
+    paths: dict[SessionStatus, list[SessionStatus]] = {current: []}
+    frontier = [current]
+    while frontier:
+        step = frontier.pop(0)
+        for following in sorted(SESSION_TRANSITIONS[step]):
+            if following in paths:
+                continue
+            paths[following] = [*paths[step], following]
+            if following == target:
+                return paths[following]
+            if following in RECOVERY_STEPS:
+                frontier.append(following)
+    return None
+
+
 # A stopped agent may only be started again; every other agent status may move anywhere.
 AGENT_TRANSITIONS: dict[AgentStatus, frozenset[AgentStatus]] = {
     a: frozenset(AgentStatus) - {a} for a in AgentStatus

@@ -88,11 +88,18 @@ def _import_main(ctx: ImportContext, path: Path, named: set[Path]) -> None:
     unnamed = [sub for sub in subagents if sub.resolve() not in named]
     ctx.more_input(sum(sub.stat().st_size for sub in unnamed))  # the bar counts named ones
     named.update(sub.resolve() for sub in unnamed)
-    _import_file(ctx, path, path.stem, None, subagents)
+    taken = _import_file(ctx, path, path.stem, None, subagents)
     parent_id = _existing(ctx, path.stem)
     for sub in subagents:
         ctx.report.files += 1
-        _import_file(ctx, sub, f"{path.stem}/{sub.stem}", parent_id)
+        source_id = f"{path.stem}/{sub.stem}"
+        if taken or _existing(ctx, source_id) is not None:
+            _import_file(ctx, sub, source_id, parent_id)
+        else:
+            ctx.refuse(str(sub), (
+                f"a new sidechain of session {parent_id}, which this import refused (see "
+                f"{path.name}); not imported, so that it is not linked to a session that "
+                "does not list it"))
 
 
 def _subagents(main: Path) -> list[Path]:
@@ -120,18 +127,19 @@ def _import_file(
     source_id: str,
     parent_id: str | None,
     subagents: list[Path] | None = None,
-) -> None:
+) -> bool:
+    """Import one transcript; False when its stored session was refused (its new
+    sidechains are not linked to it then)."""
     peek = _peek(path)
     if not peek.messages:  # a session of no messages would be noise in every listing
         if peek.recognised:
             ctx.nothing_to_import(path, NO_MESSAGES)
         else:
             ctx.not_of_format(path, NOT_A_TRANSCRIPT)
-        return
+        return True
     session_id = session_uuid(FORMAT, source_id)
     if ctx.exists(session_id):
-        _continue(ctx, path, session_id, subagents or [])
-        return
+        return _continue(ctx, path, session_id, subagents or [])
     header = peek.facts
     agent_id = header.get("agentId") or MAIN_AGENT
     create: dict[str, Any] = dict(
@@ -147,18 +155,25 @@ def _import_file(
         } | {"source": FORMAT, "file": path.name},
         occurred_at=parse_time(header.get("timestamp")),
     )
+    taken = [True]
+
+    def go_on() -> None:  # another import wrote the session first: go on from there
+        taken[0] = _continue(ctx, path, session_id, subagents or [])
+
     with ctx.session(FORMAT, source_id, str(path), fingerprint=file_fingerprint(path),
-                     **create) as writer:
-        if writer is None:
-            return
-        span = SourceSpan()
-        _read(writer, path, Lines(writer, span), subagents or [])
+                     raced=go_on, **create) as writer:
+        if writer is not None:
+            _read(writer, path, Lines(writer, SourceSpan()), subagents or [])
+    return taken[0]
 
 
-def _read(writer: SessionWriter, path: Path, lines: Lines, subagents: list[Path]) -> None:
-    """The transcript's lines after ``lines.span``, then where the import leaves the file
-    (whenever it wrote anything: its own writes are not changes by hand)."""
-    span, start, version = lines.span, lines.span.size, writer.version
+def _read(
+    writer: SessionWriter, path: Path, lines: Lines, subagents: list[Path], *, mark: bool = True
+) -> bool:
+    """The transcript's lines after ``lines.span``, then (with ``mark``) where the import
+    leaves the file, whenever it wrote anything: its own writes are not changes by hand.
+    Whether the lines had anything to add (tried, even if refused), status and mark aside."""
+    span, start, version, attempts = lines.span, lines.span.size, writer.version, writer.attempts
     for sub in subagents:
         writer.ensure_agent(_agent_of(sub), str(sub), role="subagent",
                             metadata={"file": sub.name})
@@ -166,34 +181,38 @@ def _read(writer: SessionWriter, path: Path, lines: Lines, subagents: list[Path]
         with writer.ctx.record(where):
             lines.apply(where, record)
     lines.end()
+    wrote = writer.attempts != attempts
     writer.status("idle", str(path), reason="end of transcript")
-    if span.size != start or start == 0 or writer.version != version:
+    if mark and (span.size != start or start == 0 or writer.version != version):
         writer.source_read(FORMAT, path.name, span)
+    return wrote
 
 
-def _continue(ctx: ImportContext, path: Path, session_id: str, subagents: list[Path]) -> None:
-    """A transcript whose session is stored. Another import that extends it at the same
-    time makes this one's writes conflict (nothing of them is stored): it reads again."""
+def _continue(ctx: ImportContext, path: Path, session_id: str, subagents: list[Path]) -> bool:
+    """A transcript whose session is stored (see ``_continue_from``). Another import that
+    extends it at the same time makes this one's writes conflict (nothing of them is
+    stored): it reads again."""
     for attempt in range(1, EXTEND_ATTEMPTS + 1):
         read_before = ctx.bytes_read
         try:
-            _continue_from(ctx, path, ctx.store.state(session_id), subagents)
-            return
+            return _continue_from(ctx, path, ctx.store.state(session_id), subagents)
         except ConcurrencyConflict:
             if attempt == EXTEND_ATTEMPTS:
                 raise
             ctx.more_input(ctx.bytes_read - read_before)  # the bar counts the reading again
+    raise AssertionError("unreachable")
 
 
 def _continue_from(
     ctx: ImportContext, path: Path, state: SessionState, subagents: list[Path]
-) -> None:
+) -> bool:
     """Unchanged, grown since (the new lines and sidechains are added), or another file of
-    that name, or a session changed by hand since (refused; nothing changed)."""
+    that name, or a session changed by hand since (refused; nothing changed). False when
+    refused."""
     where, mark = str(path), state.imported
     if mark is None:  # imported before sessions noted where their import ended
         ctx.already_here(state.session_id, where, file_fingerprint(path))
-        return
+        return True
     span = prefix_span(path, mark.size, ctx)
     if span is None or span.sha256 != mark.sha256:
         ctx.refuse(where, (
@@ -201,28 +220,42 @@ def _continue_from(
             f"{mark.size:,} bytes this file does not start with (it was rewritten, or another "
             "file has its name); nothing was changed. To keep this one too, import it into "
             "another store"))
-        return
+        return False
     new_agents = [sub for sub in subagents if _agent_of(sub) not in state.agents]
     if span.size == path.stat().st_size and not new_agents:
         ctx.report.already_here(state.session_id)
-        return
+        return True
     changed = _changed_since(ctx, state.session_id, mark.version)
     try:
         with ctx.extension(state, where) as writer:
             lines = Lines(writer, span)
             lines.resume(state)
-            _read(writer, path, lines, subagents)
-            if changed is not None and writer.version != state.version:
-                raise _ChangedByHand(changed)  # nothing of the extension is stored
-    except _ChangedByHand:
-        ctx.refuse(where, (
-            f"the transcript has more to import since its import (lines or sidechains), but "
-            f"session {state.session_id} was changed since by hand ({changed}); nothing more "
-            "was imported. To keep it all, import the file into another store"))
+            wrote = _read(writer, path, lines, subagents, mark=changed is None)
+            if changed is not None:  # what it read is not stored, nor counted
+                raise _ChangedByHand(wrote)
+    except _ChangedByHand as nothing_new:
+        if not nothing_new.wrote:
+            ctx.report.already_here(state.session_id)
+            return True
+    except ImportAborted:  # --strict and a bad new line: the change by hand comes first
+        if changed is None:
+            raise
+    else:
+        return True
+    ctx.refuse(where, (
+        f"the transcript has more to import since its import (lines or sidechains), but "
+        f"session {state.session_id} was changed since by hand ({changed}); nothing more "
+        "was imported. To keep it all, import the file into another store"))
+    return False
 
 
 class _ChangedByHand(Exception):
-    """An extension would write after changes made by hand: it is rolled back."""
+    """The extension of a session changed by hand is rolled back; ``wrote`` says whether
+    it would have added anything (it is refused then)."""
+
+    def __init__(self, wrote: bool) -> None:
+        super().__init__()
+        self.wrote = wrote
 
 
 def _changed_since(ctx: ImportContext, session_id: str, version: int) -> str | None:

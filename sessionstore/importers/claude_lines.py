@@ -47,10 +47,11 @@ class Lines:
 
     def end(self) -> None:
         """The end of what the file holds now. A compaction boundary that is its last line
-        is not recorded yet: its summary line comes next, so the file is taken as read up
-        to the boundary, and the import of the grown file records the compaction. After
-        other lines, it is recorded without a summary (those lines are not read twice)."""
-        if self.compaction is not None and self.span.size == self.compaction_to:
+        (blank lines aside) is not recorded yet: its summary line comes next, so the file
+        is taken as read up to the boundary, and the import of the grown file records the
+        compaction. After other lines, it is recorded without a summary (those lines are
+        not read twice)."""
+        if self.compaction is not None and self.span.content_end == self.compaction_to:
             self.compaction = None
             self.span.rewind(self.compaction_from)
             self.w.ctx.ignore(WAITING_SUMMARY)

@@ -29,6 +29,7 @@ from ..domain.errors import (
 from ..domain.events import MAX_CONTENT_BYTES
 from ..domain.session import Session
 from ..domain.state import SessionState
+from ..domain.status import SessionStatus, parse_enum, recovery_path
 
 if TYPE_CHECKING:
     from ..core import StoreCore
@@ -202,7 +203,7 @@ class ImportContext:
     @contextmanager
     def session(
         self, fmt: str, source_id: str, where: str, *, fingerprint: str | None = None,
-        **create: Any,
+        raced: Callable[[], None] | None = None, **create: Any,
     ) -> Iterator[SessionWriter | None]:
         """Create the session for ``source_id`` and yield its writer, all in one batch.
 
@@ -211,6 +212,8 @@ class ImportContext:
         ``fingerprint`` (a hash of the source's content) is kept in the session's metadata,
         so that a later source of the same name with other content is reported, not
         mistaken for the one already here (a file that grew, another run's file).
+        If another import writes the session first, nothing of this one is stored: the
+        session is then checked as on a re-import, or ``raced()`` is called instead.
         """
         session_id = session_uuid(fmt, source_id)
         if self.exists(session_id):
@@ -235,7 +238,10 @@ class ImportContext:
         except ConcurrencyConflict:
             if not self.exists(session_id):
                 raise
-            self.report.already_here(session_id)  # another import wrote it meanwhile
+            if raced is None:
+                self.already_here(session_id, where, fingerprint)
+            else:
+                raced()
             return
         self.store.release(session_id)  # keep memory flat over thousands of sessions
         self.report.created.append(session_id)
@@ -306,6 +312,7 @@ class SessionWriter:
         self._agents: set[str] = set()
         self._usage: dict[str, tuple[int, int]] = {}
         self._pinned = False  # the next write must find the session at ``version``
+        self.attempts = 0  # writes tried, refused ones too: what the source had to add
 
     def resume(self, state: SessionState) -> None:
         """Go on from a stored session: its version, status and agents, and the usage its
@@ -323,6 +330,7 @@ class SessionWriter:
 
     def attempt(self, where: str, write: Callable[[], int]) -> None:
         """Run one write; a record the domain refuses is reported like a malformed one."""
+        self.attempts += 1
         try:
             self._wrote(write())
         except (BackendError, ConcurrencyConflict):
@@ -368,23 +376,21 @@ class SessionWriter:
         return max(0, tokens_in - seen_in), max(0, tokens_out - seen_out)
 
     def status(self, target: str, where: str, reason: str | None = None) -> None:
-        """Move to ``target``, recovering first from ``error`` when the machine requires it."""
+        """Move to ``target``; through ``recovering`` and ``active`` when the status machine
+        allows no direct move (from ``error``), as an agent that recovered meanwhile."""
         if target == self.status_now:
             return
-        change = self.store.change_status
-        try:
-            self._wrote(change(self.session_id, target, reason=reason,
-                               expected_version=self._expected()))
-        except InvalidTransition:
-            try:  # error -> active must pass through recovering
-                self._wrote(change(self.session_id, "recovering", reason=reason,
-                                   expected_version=self._expected()))
-                self.status_now = "recovering"
-                self._wrote(change(self.session_id, target, reason=reason))
-            except InvalidTransition:
-                self.ctx.ignore(f"status change to {target} that the status machine refuses")
-                return
-        self.status_now = target
+        steps = recovery_path(
+            parse_enum(SessionStatus, self.status_now, "session status"),
+            parse_enum(SessionStatus, target, "session status"),
+        )
+        if steps is None:
+            self.ctx.ignore(f"status change to {target} that the status machine refuses")
+            return
+        for step in steps:
+            self._wrote(self.store.change_status(
+                self.session_id, step, reason=reason, expected_version=self._expected()))
+            self.status_now = step.value
 
     def source_read(self, fmt: str, file: str, span: SourceSpan) -> None:
         """Note how far the import read the source file (``SourceImported``): a later

@@ -82,7 +82,7 @@ def _import_events(
     ctx: ImportContext, source_id: str, where: str, events: Any, meta: dict[str, Any],
     task: Any = None, fingerprint: str | None = None,
 ) -> None:
-    create = dict(name=f"openhands {source_id}", agent_id=AGENT,
+    create: dict[str, Any] = dict(name=f"openhands {source_id}", agent_id=AGENT,
                   task=short(task if isinstance(task, str) else None, 500),
                   metadata={"source": FORMAT, **meta})
     with ctx.session(FORMAT, source_id, where, fingerprint=fingerprint, **create) as writer:

@@ -49,7 +49,7 @@ def _import_file(ctx: ImportContext, path: Path) -> None:
     history = json_items(path, ctx, "history.item")
     first = next(history, None)
     agent = first[1].get("agent") if first and isinstance(first[1], dict) else None
-    create = dict(
+    create: dict[str, Any] = dict(
         name=f"swe-agent {path.stem}",
         agent_id=str(agent or "swe-agent"),
         metadata={"source": FORMAT, "file": path.name}

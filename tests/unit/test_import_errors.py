@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sessionstore import InvalidInput, SessionNotFound, SessionStore, UnsupportedFormat
+from sessionstore.domain.status import SessionStatus, recovery_path
 from sessionstore.importers import ImportAborted, session_uuid
 from sessionstore.importers.core import ImportContext
 
@@ -134,13 +135,31 @@ def test_source_facts_that_cannot_start_a_session_are_reported(store, tmp_path):
         store.import_("claude-code", path, strict=True)
 
 
-def test_a_writer_knows_its_session_went_through_recovering() -> None:
+def test_a_source_s_error_then_idle_recovers_through_the_status_machine() -> None:
     with SessionStore(":memory:") as store:
         ctx = ImportContext(store)
         with ctx.session("test", "s1", "here", name="s1") as writer:
             assert writer is not None
             writer.status("error", "here")
-            writer.status("idle", "here")  # error -> recovering, then idle is refused
-            assert writer.status_now == "recovering"
-            writer.complete("done")  # recovering -> active -> completed
-        assert store.state(writer.session_id).status == "completed"
+            writer.status("idle", "here")  # error -> recovering -> active -> idle
+        session_id = writer.session_id
+        moves = [(e.data["from_status"], e.data["to_status"])
+                 for e in store.events(session_id) if e.type == "StatusChanged"]
+        assert moves[-3:] == [("error", "recovering"), ("recovering", "active"),
+                              ("active", "idle")]
+        assert store.state(session_id).status == "idle" and ctx.report.skipped == {}
+
+
+@pytest.mark.parametrize(("start", "target", "path"), [
+    ("active", "idle", ["idle"]),
+    ("error", "idle", ["recovering", "active", "idle"]),
+    ("error", "active", ["recovering", "active"]),
+    ("error", "stopped", ["stopped"]),
+    ("completed", "active", None),
+    ("terminating", "idle", None),
+])
+def test_recovery_path_passes_only_through_recovering_and_active(
+    start: str, target: str, path: list[str] | None
+) -> None:
+    found = recovery_path(SessionStatus(start), SessionStatus(target))
+    assert (None if found is None else [s.value for s in found]) == path

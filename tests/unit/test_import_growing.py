@@ -41,6 +41,18 @@ def _first_import(store: SessionStore, path: Path) -> str:
     return sid
 
 
+def _import_while(store: SessionStore, path: Path, meanwhile: Any) -> tuple[Any, Any]:
+    """``store``'s import of ``path``, with ``meanwhile()`` run as it starts reading the
+    file (another store's import, racing it): both results."""
+    done: list[Any] = []
+
+    def progress(nbytes: int) -> None:
+        if not done:
+            done.append(meanwhile())
+
+    return store.import_("claude-code", path, progress=progress), done[0]
+
+
 def _conversation(state: SessionState) -> dict[str, Any]:
     """What a transcript's import decides: everything but versions and import times."""
     return {
@@ -223,14 +235,8 @@ def test_two_imports_extending_at_once_add_the_new_lines_once(tmp_path: Path) ->
         (sid,) = first.import_("claude-code", path).created
         with path.open("a") as f:
             f.write(_line("u2", "assistant", "second"))
-        racing: list[Any] = []
-
-        def extend_meanwhile(nbytes: int) -> None:  # while `first` reads the file's start
-            if not racing:
-                racing.append(second.import_("claude-code", path))
-
-        report = first.import_("claude-code", path, progress=extend_meanwhile)
-        assert racing[0].extended == [sid] and report.existing == [sid]
+        report, racing = _import_while(first, path, lambda: second.import_("claude-code", path))
+        assert racing.extended == [sid] and report.existing == [sid]
         assert [m.content for m in first.state(sid).messages] == ["first", "second"]
 
 
@@ -374,17 +380,76 @@ def test_a_retried_extension_counts_its_lines_and_bytes_once(tmp_path: Path) -> 
         assert [m.content for m in first.state(sid).messages] == ["first", "second"]
 
 
-def test_two_first_imports_at_once_write_the_session_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("grows_meanwhile", [False, True])
+def test_two_first_imports_at_once_write_each_line_once(
+    tmp_path: Path, grows_meanwhile: bool
+) -> None:
     path, db = tmp_path / "live.jsonl", str(tmp_path / "s.db")
-    path.write_text(_line("u1", "user", "first") + _line("u2", "assistant", "second"))
-    with SessionStore(db) as first, SessionStore(db) as second:
-        racing: list[Any] = []
+    second_line = _line("u2", "assistant", "second")
+    path.write_text(_line("u1", "user", "first") + ("" if grows_meanwhile else second_line))
+    with SessionStore(db) as first, SessionStore(db) as rival:
+        def rival_wins() -> Any:  # with the whole file, or with the first line only
+            won = rival.import_("claude-code", path)
+            if grows_meanwhile:
+                with path.open("a") as f:
+                    f.write(second_line)
+            return won
 
-        def import_meanwhile(nbytes: int) -> None:  # while `first` reads the file
-            if not racing:
-                racing.append(second.import_("claude-code", path))
-
-        report = first.import_("claude-code", path, progress=import_meanwhile)
-        (sid,) = racing[0].created
-        assert report.existing == [sid] and report.created == []
+        report, racing = _import_while(first, path, rival_wins)
+        (sid,) = racing.created
+        assert report.created == [] and report.existing == ([] if grows_meanwhile else [sid])
+        assert report.extended == ([sid] if grows_meanwhile else [])
         assert [m.content for m in first.state(sid).messages] == ["first", "second"]
+
+
+def test_a_main_changed_by_hand_gets_no_new_sidechain_and_strict_says_why(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    path = project / "sess1.jsonl"
+    with SessionStore(":memory:") as store:
+        sid = _first_import(store, path)
+        store.complete(sid, result="closed by hand")
+        sub = project / "sess1" / "subagents" / "agent-a1.jsonl"
+        sub.parent.mkdir(parents=True)
+        sub.write_text(_line("s1", "user", "sub-task"))
+        with path.open("a") as f:
+            f.write(_line("u2", "assistant", "second"))
+        report = store.import_("claude-code", project)
+        assert report.created == [] and len(report.not_imported) == 2
+        assert "changed since by hand (SessionCompleted" in report.not_imported[0]
+        assert "a new sidechain of session" in report.not_imported[1]
+        with pytest.raises(ImportAborted, match="changed since by hand"):
+            store.import_("claude-code", project, strict=True)
+
+
+def test_a_session_changed_by_hand_is_already_here_when_only_skipped_lines_came(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "live.jsonl"
+    with SessionStore(":memory:") as store:
+        sid = _first_import(store, path)
+        version = store.add_message(sid, "user", "by hand")
+        with path.open("a") as f:
+            f.write(json.dumps({"type": "progress", "uuid": "p"}) + "\n")
+        report = store.import_("claude-code", path, strict=True)
+        assert report.existing == [sid] and report.not_imported == [] and not report.skipped
+        assert store.current_version(sid) == version
+
+
+def test_blank_lines_after_a_last_boundary_still_wait_for_its_summary(tmp_path: Path) -> None:
+    summary = json.dumps({"type": "user", "uuid": "u2", "isCompactSummary": True,
+                          "message": {"role": "user", "content": "so far"}}) + "\n"
+    path = tmp_path / "live.jsonl"
+    with SessionStore(":memory:") as store:
+        sid = _first_import(store, path)
+        with path.open("a") as f:
+            f.write(BOUNDARY + "\n\r\n")
+        store.import_("claude-code", path)
+        assert store.state(sid).counters.compactions == 0
+        with path.open("a") as f:
+            f.write(summary)
+        store.import_("claude-code", path)
+        [compaction] = [e for e in store.events(sid) if e.type == "ContextCompacted"]
+    assert compaction.data["summary"] == "so far"
