@@ -33,6 +33,7 @@ MESSAGES = ("user", "assistant")
 KNOWN = {*MESSAGES, "system", *IGNORED}
 NOT_A_TRANSCRIPT = "not a Claude Code transcript: no message records"
 NO_MESSAGES = "a Claude Code file without messages (only summary, snapshot or progress lines)"
+JUST_STARTED = "no whole line yet (a transcript just started): a later import reads it"
 MAX_AGENTS = 1_000
 """A transcript's session takes up to this many sub-agents: the source has no limit of its
 own, and its sidechains keep coming as it grows (the domain's default of 8 is for live
@@ -102,6 +103,15 @@ def _import_main(ctx: ImportContext, path: Path, named: set[Path]) -> None:
                 "does not list it"))
 
 
+def _just_started(path: Path) -> bool:
+    """Whether the file holds no whole line yet: empty, or its first line half written."""
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 16):
+            if b"\n" in chunk:
+                return False
+    return True
+
+
 def _subagents(main: Path) -> list[Path]:
     return sorted((main.parent / main.stem / "subagents").glob("*.jsonl"))
 
@@ -132,7 +142,9 @@ def _import_file(
     sidechains are not linked to it then)."""
     peek = _peek(path)
     if not peek.messages:  # a session of no messages would be noise in every listing
-        if peek.recognised:
+        if _just_started(path):
+            ctx.nothing_to_import(path, JUST_STARTED)
+        elif peek.recognised:
             ctx.nothing_to_import(path, NO_MESSAGES)
         else:
             ctx.not_of_format(path, NOT_A_TRANSCRIPT)
@@ -183,7 +195,7 @@ def _read(
     lines.end()
     wrote = writer.attempts != attempts
     writer.status("idle", str(path), reason="end of transcript")
-    if mark and (span.size != start or start == 0 or writer.version != version):
+    if mark and (start == 0 or writer.version != version):  # not for skipped lines alone
         writer.source_read(FORMAT, path.name, span)
     return wrote
 

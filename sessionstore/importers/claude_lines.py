@@ -36,7 +36,7 @@ class Lines:
         self.tool_names: dict[str, str] = {}
         self.compaction: dict[str, Any] | None = None  # a boundary waits for its summary line
         self.compaction_from = span  # the span before that boundary's line
-        self.compaction_to = 0  # and the file's size read just after it
+        self.compaction_malformed = 0  # the report's malformed lines when it was read
 
     def resume(self, state: SessionState) -> None:
         """Go on after the stored session's messages: a tool result in the new lines may
@@ -46,12 +46,14 @@ class Lines:
                 self.tool_names[str(call.id)] = call.name
 
     def end(self) -> None:
-        """The end of what the file holds now. A compaction boundary that is its last line
-        (blank lines aside) is not recorded yet: its summary line comes next, so the file
-        is taken as read up to the boundary, and the import of the grown file records the
-        compaction. After other lines, it is recorded without a summary (those lines are
-        not read twice)."""
-        if self.compaction is not None and self.span.content_end == self.compaction_to:
+        """The end of what the file holds now. A compaction boundary that no message
+        followed yet is not recorded: its summary line is still to come, so the file is
+        taken as read up to the boundary, and the import of the grown file records the
+        compaction. Unless a malformed line followed it: that one is not reported twice,
+        and the compaction is recorded without a summary."""
+        if self.compaction is not None and (
+            self.w.ctx.report.malformed == self.compaction_malformed
+        ):
             self.compaction = None
             self.span.rewind(self.compaction_from)
             self.w.ctx.ignore(WAITING_SUMMARY)
@@ -78,7 +80,7 @@ class Lines:
         elif kind == "system" and record.get("subtype") == "compact_boundary":
             self.flush_compaction()
             self.compaction_from = self.span.before_last_line()
-            self.compaction_to = self.span.size
+            self.compaction_malformed = self.w.ctx.report.malformed
             meta = obj(record.get("compactMetadata"))
             self.compaction = dict(
                 where=where,

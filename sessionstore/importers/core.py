@@ -212,12 +212,16 @@ class ImportContext:
         ``fingerprint`` (a hash of the source's content) is kept in the session's metadata,
         so that a later source of the same name with other content is reported, not
         mistaken for the one already here (a file that grew, another run's file).
-        If another import writes the session first, nothing of this one is stored: the
-        session is then checked as on a re-import, or ``raced()`` is called instead.
+        If another import writes the session first (before or while this one writes it),
+        nothing of this one is stored: the session is checked as on a re-import, or
+        ``raced()`` is called instead.
         """
         session_id = session_uuid(fmt, source_id)
         if self.exists(session_id):
-            self.already_here(session_id, where, fingerprint)
+            if raced is None:
+                self.already_here(session_id, where, fingerprint)
+            else:
+                raced()
             yield None
             return
         if fingerprint is not None:

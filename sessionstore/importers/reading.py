@@ -84,7 +84,6 @@ class SourceSpan:
     size: int = 0
     lines: int = 0
     digest: Any = field(default_factory=hashlib.sha256)
-    content_end: int = 0  # ``size`` after the last line that was not blank
     _before_last: tuple[int, int, Any] | None = field(default=None, repr=False)
 
     @property
@@ -96,19 +95,17 @@ class SourceSpan:
         self.size += len(raw)
         self.lines += raw.count(b"\n")
         self.digest.update(raw)
-        if raw.strip():
-            self.content_end = self.size
 
     def before_last_line(self) -> SourceSpan:
         """The span as it was before the line it took last."""
         assert self._before_last is not None, "no line taken yet"
         size, lines, digest = self._before_last
-        return SourceSpan(size, lines, digest.copy(), content_end=size)
+        return SourceSpan(size, lines, digest.copy())
 
     def rewind(self, to: SourceSpan) -> None:
         """Give back what was taken since ``to``: a later import reads it again."""
         self.size, self.lines, self.digest = to.size, to.lines, to.digest.copy()
-        self.content_end, self._before_last = to.content_end, None
+        self._before_last = None
 
 
 def prefix_span(path: Path, size: int, ctx: ImportContext) -> SourceSpan | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sessionstore import SessionStore
@@ -70,6 +70,7 @@ def _sid(path: Path) -> str:
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cuts=st.lists(st.integers(1, len(MAIN_LINES) - 1), min_size=1, max_size=3, unique=True))
+@example(cuts=[len(MAIN_LINES) - 1])  # the last step brings a skipped line only
 def test_importing_a_transcript_as_it_grows_equals_importing_it_once(
     tmp_path_factory: pytest.TempPathFactory, cuts: list[int]
 ) -> None:
@@ -87,11 +88,15 @@ def test_importing_a_transcript_as_it_grows_equals_importing_it_once(
             written = end
             report = stepwise.import_("claude-code", path)
             assert report.malformed == 0 and report.not_imported == []
-        whole, steps = once.state(_sid(MAIN)), stepwise.state(_sid(path))
+        assert stepwise.import_("claude-code", path).events == 0  # nothing left to add
+        whole, steps = once.state(_sid(whole_file)), stepwise.state(_sid(path))
     assert _conversation(steps) == _conversation(whole)
+    # The mark ends at a line's end, after the last line that wrote anything (skipped
+    # lines alone move no mark), and holds that prefix's hash.
     assert steps.imported is not None
-    assert steps.imported.size == MAIN.stat().st_size
-    assert steps.imported.sha256 == hashlib.sha256(MAIN.read_bytes()).hexdigest()
+    size = steps.imported.size
+    assert size in {len(b"".join(MAIN_LINES[:n])) for n in range(len(MAIN_LINES) + 1)}
+    assert steps.imported.sha256 == hashlib.sha256(MAIN.read_bytes()[:size]).hexdigest()
 
 
 SPOTTER = SHARE.parent / "spotter" / "4d5611e5-241a-462a-8d15-5122611a9569.jsonl"
@@ -329,6 +334,7 @@ def test_after_new_sidechains_alone_the_main_still_grows(tmp_path: Path) -> None
 
 
 BOUNDARY = json.dumps({"type": "system", "subtype": "compact_boundary", "uuid": "b"}) + "\n"
+PROGRESS = json.dumps({"type": "progress", "uuid": "p"}) + "\n"
 
 
 def test_a_file_that_ends_at_a_boundary_is_already_here_after_a_change_by_hand(
@@ -432,24 +438,75 @@ def test_a_session_changed_by_hand_is_already_here_when_only_skipped_lines_came(
         sid = _first_import(store, path)
         version = store.add_message(sid, "user", "by hand")
         with path.open("a") as f:
-            f.write(json.dumps({"type": "progress", "uuid": "p"}) + "\n")
+            f.write(PROGRESS)
         report = store.import_("claude-code", path, strict=True)
         assert report.existing == [sid] and report.not_imported == [] and not report.skipped
         assert store.current_version(sid) == version
 
 
-def test_blank_lines_after_a_last_boundary_still_wait_for_its_summary(tmp_path: Path) -> None:
-    summary = json.dumps({"type": "user", "uuid": "u2", "isCompactSummary": True,
-                          "message": {"role": "user", "content": "so far"}}) + "\n"
+def test_skipped_lines_alone_add_nothing_and_are_read_again_with_the_next_message(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "live.jsonl"
+    with SessionStore(":memory:") as store:
+        sid = _first_import(store, path)
+        version = store.current_version(sid)
+        with path.open("a") as f:
+            f.write(PROGRESS)
+        quiet = store.import_("claude-code", path)
+        assert quiet.existing == [sid] and quiet.events == 0
+        assert store.current_version(sid) == version
+        with path.open("a") as f:
+            f.write(_line("u2", "assistant", "second"))
+        report = store.import_("claude-code", path)
+        assert report.extended == [sid] and sum(report.skipped.values()) == 1
+        imported = store.state(sid).imported
+        assert imported is not None and imported.size == path.stat().st_size
+
+
+def test_a_race_lost_before_writing_goes_on_from_the_winner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sessionstore.importers import claude_code
+
+    path, db = tmp_path / "live.jsonl", str(tmp_path / "s.db")
+    path.write_text(_line("u1", "user", "first"))
+    fingerprint = claude_code.file_fingerprint
+    with SessionStore(db) as first, SessionStore(db) as rival:
+        won: list[Any] = []
+
+        def rival_wins_then_file_grows(file: Path) -> str:  # between the two exists checks
+            if not won:
+                won.append(None)  # the rival's own import hashes the file too
+                won[0] = rival.import_("claude-code", path)
+                with path.open("a") as f:
+                    f.write(_line("u2", "assistant", "second"))
+            return fingerprint(file)
+
+        monkeypatch.setattr(claude_code, "file_fingerprint", rival_wins_then_file_grows)
+        report = first.import_("claude-code", path, strict=True)
+        (sid,) = won[0].created
+        assert report.extended == [sid] and report.not_imported == []
+        assert [m.content for m in first.state(sid).messages] == ["first", "second"]
+
+
+SUMMARY = json.dumps({"type": "user", "uuid": "u9", "isCompactSummary": True,
+                      "message": {"role": "user", "content": "so far"}}) + "\n"
+
+
+@pytest.mark.parametrize("after_boundary", ["", "\n\r\n", PROGRESS])
+def test_a_last_boundary_waits_for_its_summary_past_blank_and_skipped_lines(
+    tmp_path: Path, after_boundary: str
+) -> None:
     path = tmp_path / "live.jsonl"
     with SessionStore(":memory:") as store:
         sid = _first_import(store, path)
         with path.open("a") as f:
-            f.write(BOUNDARY + "\n\r\n")
+            f.write(BOUNDARY + after_boundary)
         store.import_("claude-code", path)
         assert store.state(sid).counters.compactions == 0
         with path.open("a") as f:
-            f.write(summary)
+            f.write(SUMMARY)
         store.import_("claude-code", path)
         [compaction] = [e for e in store.events(sid) if e.type == "ContextCompacted"]
     assert compaction.data["summary"] == "so far"

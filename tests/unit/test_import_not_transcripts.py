@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from sessionstore import SessionStore
 from sessionstore.cli import main
 from sessionstore.importers import ImportAborted
+from sessionstore.importers.claude_code import JUST_STARTED
 
 CLAUDE = "not a Claude Code transcript: no message records"
 SWE = "not a SWE-agent trajectory: no history or trajectory list"
@@ -24,7 +25,6 @@ CHAT = "not an OpenAI chat log: no messages, nor records holding them"
 NOT_OF_FORMAT = [
     ("claude-code", "notes.jsonl", b"just some text\nover two lines\n", CLAUDE),
     ("claude-code", "random.jsonl", os.urandom(2000), CLAUDE),
-    ("claude-code", "empty.jsonl", b"", CLAUDE),
     ("claude-code", "objects.jsonl", b'{"a": 1}\n[1, 2]\n', CLAUDE),
     ("swe-agent", "garbage.traj", b"garbage", SWE),
     ("swe-agent", "binary.traj", os.urandom(500), SWE),
@@ -113,3 +113,15 @@ def test_an_empty_message_list_line_in_a_chat_log_makes_no_session(tmp_path):
         report = store.import_("openai-chat", path)
         assert len(report.created) == 1 and report.malformed == 0
         assert report.skipped == {"openai-chat empty message lists": 1}
+
+
+@pytest.mark.parametrize("content", [b"", b'{"type": "user", "message": {"con'])
+def test_a_claude_code_file_just_started_waits_even_under_strict(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "new.jsonl"
+    path.write_bytes(content)
+    with SessionStore(":memory:") as store:
+        report = store.import_("claude-code", path, strict=True)
+        assert report.created == [] and report.malformed == 0
+        assert report.skipped_files == [f"{path}: {JUST_STARTED}"]
