@@ -50,7 +50,7 @@ def import_command(cli: CliContext, format: str, paths: tuple[str, ...], strict:
 
     \b
     Example:
-      sessionstore import claude-code ~/.claude/projects/my-project
+      sessionstore import claude-code ~/.claude/projects/my-project  # again later: what is new
       sessionstore --json import openai-chat gpt-4o-airline.json
       sessionstore --db a.db export ID | sessionstore --db b.db import jsonl -
     """
