@@ -8,14 +8,24 @@ SHA-256), and a later import of the grown file appends only the lines written si
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..domain.errors import ConcurrencyConflict
-from ..domain.state import SessionState
+from ..domain.events import Event, StatusChanged
+from ..domain.state import ImportedSource, SessionState
+from ..domain.status import SessionStatus
 from .claude_lines import IGNORED, Lines
-from .core import ImportAborted, ImportContext, SessionWriter, parse_time, session_uuid
+from .core import (
+    SOURCE_HASH,
+    ImportAborted,
+    ImportContext,
+    SessionWriter,
+    parse_time,
+    session_uuid,
+)
 from .reading import (
     SourceSpan,
     discover,
@@ -33,6 +43,7 @@ MESSAGES = ("user", "assistant")
 KNOWN = {*MESSAGES, "system", *IGNORED}
 NOT_A_TRANSCRIPT = "not a Claude Code transcript: no message records"
 NO_MESSAGES = "a Claude Code file without messages (only summary, snapshot or progress lines)"
+END_OF_TRANSCRIPT = "end of transcript"
 JUST_STARTED = "no whole line yet (a transcript just started): a later import reads it"
 MAX_AGENTS = 1_000
 """A transcript's session takes up to this many sub-agents: the source has no limit of its
@@ -194,7 +205,7 @@ def _read(
             lines.apply(where, record)
     lines.end()
     wrote = writer.attempts != attempts
-    writer.status("idle", str(path), reason="end of transcript")
+    writer.status("idle", str(path), reason=END_OF_TRANSCRIPT)
     if mark and (start == 0 or writer.version != version):  # not for skipped lines alone
         writer.source_read(FORMAT, path.name, span)
     return wrote
@@ -222,9 +233,15 @@ def _continue_from(
     that name, or a session changed by hand since (refused; nothing changed). False when
     refused."""
     where, mark = str(path), state.imported
-    if mark is None:  # imported before sessions noted where their import ended
-        ctx.already_here(state.session_id, where, file_fingerprint(path))
-        return True
+    if mark is None:  # imported before imports noted where they stopped
+        fingerprint = file_fingerprint(path)
+        if state.metadata.get(SOURCE_HASH) in (fingerprint, None):
+            ctx.report.already_here(state.session_id)  # unchanged (or not known)
+            return True
+        mark = _mark_of_first_import(ctx, path, state)
+        if mark is None:  # another file of that name: refused
+            ctx.already_here(state.session_id, where, fingerprint)
+            return False
     span = prefix_span(path, mark.size, ctx)
     if span is None or span.sha256 != mark.sha256:
         ctx.refuse(where, (
@@ -268,6 +285,42 @@ class _ChangedByHand(Exception):
     def __init__(self, wrote: bool) -> None:
         super().__init__()
         self.wrote = wrote
+
+
+def _mark_of_first_import(
+    ctx: ImportContext, path: Path, state: SessionState
+) -> ImportedSource | None:
+    """Where the import of a session imported before imports noted it (no
+    ``SourceImported``) stopped reading: the end of the file's longest prefix of whole lines
+    whose hash its metadata holds (the file as it was then), at the import's closing status
+    change. None when the file does not start so, or that status change is not there."""
+    fingerprint = state.metadata.get(SOURCE_HASH)
+    if not isinstance(fingerprint, str):
+        return None
+    closed = [r.version for r in ctx.store.events(state.session_id) if _closes_import(r.event)]
+    size = _prefix_hashed(path, fingerprint) if closed else None
+    if size is None:
+        return None
+    return ImportedSource(source=FORMAT, file=path.name, size=size, sha256=fingerprint,
+                          version=closed[-1])
+
+
+def _closes_import(event: Event) -> bool:
+    """The status change with which every import of a transcript ends."""
+    return (isinstance(event, StatusChanged) and event.reason == END_OF_TRANSCRIPT
+            and event.to_status == SessionStatus.IDLE)
+
+
+def _prefix_hashed(path: Path, sha256: str) -> int | None:
+    """The size of the file's first whole lines whose SHA-256 is ``sha256``, if any."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as f:
+        for line in f:
+            digest.update(line)
+            size += len(line)
+            if digest.copy().hexdigest() == sha256:
+                return size
+    return None
 
 
 def _changed_since(ctx: ImportContext, session_id: str, version: int) -> str | None:

@@ -510,3 +510,51 @@ def test_a_last_boundary_waits_for_its_summary_past_blank_and_skipped_lines(
         store.import_("claude-code", path)
         [compaction] = [e for e in store.events(sid) if e.type == "ContextCompacted"]
     assert compaction.data["summary"] == "so far"
+
+
+@pytest.fixture
+def imported_before_marks(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Import as sessionstore did before ``SourceImported``: no mark at the end."""
+    from sessionstore.importers.core import SessionWriter
+
+    def import_without_mark(store: SessionStore, path: Path) -> str:
+        with monkeypatch.context() as patch:
+            patch.setattr(SessionWriter, "source_read", lambda *args: None)
+            (sid,) = store.import_("claude-code", path).created
+        assert store.state(sid).imported is None
+        return sid
+
+    return import_without_mark
+
+
+def test_a_session_imported_before_marks_is_extended_from_where_that_import_stopped(
+    tmp_path: Path, imported_before_marks: Any
+) -> None:
+    path = tmp_path / MAIN.name
+    path.write_bytes(b"".join(MAIN_LINES[:40]))
+    whole_file = tmp_path / "whole" / MAIN.name
+    whole_file.parent.mkdir()
+    shutil.copy(MAIN, whole_file)
+    with SessionStore(":memory:") as store, SessionStore(":memory:") as once:
+        sid = imported_before_marks(store, path)
+        assert store.import_("claude-code", path).existing == [sid]  # unchanged
+        path.write_bytes(MAIN.read_bytes())
+        assert store.import_("claude-code", path).extended == [sid]
+        once.import_("claude-code", whole_file)
+        assert _conversation(store.state(sid)) == _conversation(once.state(sid))
+        assert store.import_("claude-code", path).existing == [sid]
+
+
+def test_a_session_imported_before_marks_still_refuses_another_file_or_a_hand_change(
+    tmp_path: Path, imported_before_marks: Any
+) -> None:
+    path = tmp_path / "live.jsonl"
+    path.write_text(_line("u1", "user", "first"))
+    with SessionStore(":memory:") as store:
+        sid = imported_before_marks(store, path)
+        path.write_text(_line("u1", "user", "FIRST") + _line("u2", "user", "more"))
+        assert "other content" in store.import_("claude-code", path).not_imported[0]
+        path.write_text(_line("u1", "user", "first") + _line("u2", "user", "more"))
+        store.add_message(sid, "user", "by hand")
+        assert "changed since by hand" in store.import_("claude-code", path).not_imported[0]
+        assert [m.content for m in store.state(sid).messages] == ["first", "by hand"]
