@@ -82,6 +82,9 @@ def checkpoints(cli: CliContext, session_id: str) -> None:
         records = store.checkpoints(session_id)
 
     def render() -> None:
+        if not records:  # a table of no rows is narrow: its title would split the id
+            console.print(f"no checkpoints of {session_id} yet")
+            return
         # The sizes and the chain only where they fit: the ids must stay whole.
         wide = console.width >= 100
         table = compact_table(f"{counted(len(records), 'checkpoint')} of {session_id}")
@@ -101,7 +104,8 @@ def checkpoints(cli: CliContext, session_id: str) -> None:
 
 @main.command()
 @click.argument("session_id")
-@click.option("--version", "at_version", type=int, help="The state after this version.")
+@click.option("--version", "at_version", type=click.IntRange(min=1),
+              help="The state after this version.")
 @click.option("--time", "at_time", help="The state at this time (ISO 8601; UTC if no zone).")
 @click.option("--checkpoint", help="The state saved in this checkpoint.")
 @click.option("--messages", "last", type=click.IntRange(min=0), default=10, show_default=True,
@@ -145,7 +149,8 @@ def _render_state(s: SessionState, last: int) -> None:
 
 @main.command()
 @click.argument("session_id")
-@click.option("--version", "at_version", type=int, help="Fork after this version.")
+@click.option("--version", "at_version", type=click.IntRange(min=1),
+              help="Fork after this version.")
 @click.option("--checkpoint", help="Fork at this checkpoint.")
 @click.option("--name", help="The fork's name (default: the parent's).")
 @click.option("--label", help="The fork's label.")

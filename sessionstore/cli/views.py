@@ -263,7 +263,17 @@ def _subtree(store: SessionStore, row: Row, depth: int) -> dict[str, Any]:
             "status": row["status"], "forked_from": row["forked_from"],
             "fork_version": row["fork_version"],
             "children": [_subtree(store, c, depth - 1) for c in shown],
-            "not_shown": len(children) - len(shown)}
+            "not_shown": 0 if shown else _descendants(store, row["id"])}
+
+
+def _descendants(store: SessionStore, session_id: str) -> int:
+    """Every session below ``session_id``: sub-agents, forks, and theirs."""
+    pending, count = [session_id], 0
+    while pending:
+        children = store.children(pending.pop())
+        count += len(children)
+        pending.extend(child["id"] for child in children)
+    return count
 
 
 def _label(node: dict[str, Any]) -> str:

@@ -198,7 +198,9 @@ def _ends(header: dict[str, Any]) -> dict[str, int]:
     lineage = header.get("lineage")
     for entry in lineage if isinstance(lineage, list) else []:
         if isinstance(entry, dict) and isinstance(entry.get("parent_version"), int):
-            ends[str(entry.get("parent_id"))] = entry["parent_version"]
+            upto = entry.get("parent_upto")  # format 3: the checkpoint's event comes too
+            end = upto if isinstance(upto, int) else entry["parent_version"]
+            ends[str(entry.get("parent_id"))] = end
     if isinstance(header.get("last_version"), int):
         ends[str(header.get("session_id"))] = header["last_version"]
     return ends

@@ -36,12 +36,13 @@ from ..storage.verify import VerifyReport
 from .auto import AutoCheckpointMixin
 from .checkpointer import Checkpointer, retried
 from .diff import BranchDiff, diff_states
+from .whatif import as_events, replayed, retimed
 
 if TYPE_CHECKING:
     from ..core import _Cached
 
 log = logging.getLogger(__name__)
-Transform = Callable[[ev.Event], Sequence[ev.Event]]
+Transform = Callable[[ev.Event], "Sequence[ev.Event] | ev.Event | None"]
 
 
 @dataclass(frozen=True)
@@ -301,17 +302,22 @@ class ReplayMixin(AutoCheckpointMixin):
                 f"session {session_id} has versions 1 to {head.version}, not {version}"
             )
 
-    def _version_at_time(self, session_id: str, moment: datetime) -> int:
-        """The last version recorded at or before ``moment`` (store clocks do not go back)."""
+    def _version_at_time(self, session_id: str, moment: datetime, asked: str = "") -> int:
+        """The last version recorded at or before ``moment`` (store clocks do not go back);
+        ``asked`` is the session the caller named (a fork's time may be in its parent's)."""
         head = self._require_exists(session_id)
         lo, hi = head.first_version, head.version
         if self._recorded_at(session_id, lo) > moment:
             if lo == 1:
                 raise InvalidInput(
+                    f"session {asked or session_id} did not exist yet at "
+                    f"{moment.isoformat()}, nor did the sessions it was forked from"
+                    if asked and asked != session_id else
                     f"session {session_id} did not exist yet at {moment.isoformat()}"
                 )
             forked = self._forked_event(session_id, lo)
-            parent_version = self._version_at_time(forked.parent_id, moment)
+            parent_version = self._version_at_time(
+                forked.parent_id, moment, asked or session_id)
             return min(parent_version, forked.parent_version)
         while lo < hi:  # invariant: recorded_at(lo) <= moment
             mid = (lo + hi + 1) // 2
@@ -437,21 +443,22 @@ class ReplayMixin(AutoCheckpointMixin):
     ) -> str:
         """Fork at the point, then re-apply the parent's later events through ``transform``.
 
-        ``transform(event)`` returns the events to record instead (none drops it, several
-        insert). Each is re-checked by the domain; if one is refused, nothing is recorded
-        (no half-made fork) and ``InvalidInput`` names the parent event it came from. The
-        parent's ``CheckpointCreated`` and ``SessionForked`` events are not replayed.
+        ``transform(event)`` returns the events to record instead: a list (empty drops it,
+        several insert), one event, or None (drops it). Each is re-checked by the domain;
+        if one is refused, nothing is recorded (no half-made fork) and ``InvalidInput``
+        names the parent event it came from. The events are recorded now, and keep when
+        they happened in ``occurred_at``. The parent's ``CheckpointCreated`` and
+        ``SessionForked`` events are not replayed, nor a completion that a later fork in
+        its history reopened (see ``whatif.py``).
         """
         _, version, _ = self._fork_point(session_id, checkpoint, at_version)
-        later = self.events(session_id, after=version)
+        later = list(self.events(session_id, after=version))
         with self.batch():
             new_id = self.fork(session_id, checkpoint=checkpoint,
                                at_version=None if checkpoint else version,
                                name=name, label=label, reason="what-if")
-            for record in later:
-                if isinstance(record.event, ev.CheckpointCreated | ev.SessionForked):
-                    continue
-                for event in transform(record.event):
+            for record in replayed(later):
+                for event in as_events(transform(record.event)):
                     self._accept_transformed(new_id, record.version, event)
         return new_id
 
@@ -462,7 +469,7 @@ class ReplayMixin(AutoCheckpointMixin):
                 "not an event; nothing was written"
             )
         try:
-            self.accept(fork_id, event)
+            self.accept(fork_id, retimed(event, self._clock()))
         except SessionStoreError as e:
             raise InvalidInput(
                 f"what-if stopped at parent event {source_version}: its transform gave a "

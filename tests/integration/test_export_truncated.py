@@ -137,7 +137,7 @@ def test_an_export_of_a_newer_format_is_refused(tmp_path, exported):
     header = json.loads(lines[0]) | {"format_version": 99}
     store, report, path = _import(tmp_path, json.dumps(header) + "\n" + "".join(lines[1:]))
     assert report.created == [] and report.problems == [
-        f"{path}:1: this export has format 99, newer than this sessionstore reads (2): "
+        f"{path}:1: this export has format 99, newer than this sessionstore reads (3): "
         "upgrade sessionstore"]
     assert store.verify().sessions == 0
 

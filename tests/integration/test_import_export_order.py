@@ -240,3 +240,30 @@ def test_a_session_found_in_several_exports_counts_once_as_already_here(tmp_path
         store.import_("jsonl", *files)
         again = store.import_("jsonl", *files)
     assert sorted(again.existing) == sorted([parent, *forks])
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_fork_made_at_a_checkpoint_brings_that_checkpoint_along(tmp_path, nested):
+    with SessionStore(":memory:") as store:
+        parent = _parent(store, None, "one", "two")
+        if nested:  # the checkpoint is of a fork, and the export is of a fork of that fork
+            parent = store.fork(parent, label="middle")
+            store.add_message(parent, "user", "three")
+        checkpoint = store.checkpoint(parent, label="before the change")
+        store.add_message(parent, "user", "later")
+        fork = store.fork(parent, checkpoint=checkpoint)
+        store.add_message(fork, "user", "on the fork")
+        fork_file, parent_file = (_save(tmp_path, store, fork, "fork.jsonl"),
+                                  _save(tmp_path, store, parent, "parent.jsonl"))
+        with SessionStore(":memory:") as target:
+            report = target.import_("jsonl", fork_file)
+            assert fork in report.created and report.malformed == 0
+            info = target.checkpoint_info(checkpoint)
+            assert (info.session_id, info.label) == (parent, "before the change")
+            assert target.state(fork, checkpoint=checkpoint) == store.state(
+                fork, checkpoint=checkpoint)
+            assert target.fork(fork, checkpoint=checkpoint)
+            extended = target.import_("jsonl", parent_file)  # the rest of the parent after
+            assert extended.extended == [parent] and extended.malformed == 0
+            assert _hashes(target, parent) == _hashes(store, parent)
+            assert _hashes(target, fork) == _hashes(store, fork) and target.verify().ok

@@ -138,3 +138,23 @@ def test_the_diff_table_shows_what_differs_beyond_a_status(tmp_path: Path) -> No
     result = CliRunner().invoke(main, ["--db", db, "diff", sid, fork], env={"COLUMNS": "150"})
     row = next(line for line in result.output.splitlines() if "task t1" in line)
     assert "completed, outcome passed" in row and "completed, outcome failed" in row
+
+
+def test_version_options_name_themselves_and_empty_checkpoint_lists_keep_the_id(
+    session_db: tuple[str, str],
+) -> None:
+    db, sid = session_db
+    for command in ("replay", "fork"):
+        bad = run(db, command, sid, "--version", "0", code=2)
+        assert "'--version'" in bad.output and "at_version" not in bad.output
+    fork = as_json(db, "fork", sid, "--version", "5")["session_id"]
+    listed = CliRunner().invoke(main, ["--db", db, "checkpoints", fork],
+                                env={"COLUMNS": "80"}).output
+    assert f"no checkpoints of {fork} yet" in listed.replace("\n", "")
+
+
+def test_a_time_before_a_forks_ancestors_names_the_fork(session_db: tuple[str, str]) -> None:
+    db, sid = session_db
+    fork = as_json(db, "fork", sid, "--version", "5")["session_id"]
+    result = run(db, "replay", fork, "--time", "2000-01-01T00:00:00+00:00", code=2)
+    assert f"session {fork} did not exist yet" in result.output.replace("\n", "")

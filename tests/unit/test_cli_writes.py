@@ -221,3 +221,5 @@ def test_tree_shows_fork_labels_and_says_what_its_depth_cut(run):
     cut = CliRunner().invoke(main, ["--db", run.db, "tree", "--depth", "1"], env=env).output
     assert "root [retry]" in full and "more session" not in full
     assert "… 1 more session below (raise --depth)" in cut
+    top = CliRunner().invoke(main, ["--db", run.db, "tree", "--depth", "0"], env=env).output
+    assert "… 2 more sessions below (raise --depth)" in top  # the fork's fork counts too

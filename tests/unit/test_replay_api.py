@@ -383,6 +383,38 @@ def test_whatif_refused_event_leaves_no_fork(store: SessionStore) -> None:
     assert len(list(store._log.heads())) == heads
 
 
+def test_whatif_replays_a_fork_that_reopened_a_completed_session(store: SessionStore) -> None:
+    sid = new_session(store, 2)
+    store.change_status(sid, "active")
+    store.complete(sid, result="done")
+    fork = store.fork(sid)
+    store.add_message(fork, "user", "go on")
+    branch = store.whatif(fork, at_version=3, transform=lambda e: [e])
+    state = store.state(branch)
+    assert [m.content for m in state.messages] == ["m0", "m1", "go on"]
+    assert not state.is_terminal
+
+
+def test_whatif_records_its_events_now_and_keeps_when_they_happened(
+    store: SessionStore,
+) -> None:
+    sid = new_session(store, 4)
+    originals = {r.version: r.recorded_at for r in store.events(sid)}
+    branch = store.whatif(sid, at_version=3, transform=lambda e: e)  # one event, not a list
+    records = list(store.events(branch, after=3))
+    times = [r.recorded_at for r in records]
+    assert times == sorted(times) and times[0] > originals[5]
+    assert [r.occurred_at for r in records[1:]] == [originals[v] for v in (4, 5)]
+    assert store.state(branch, at_time=times[1]).version == records[1].version
+
+
+def test_a_whatif_transform_may_return_none_to_drop_an_event(store: SessionStore) -> None:
+    sid = new_session(store, 4)
+    keep_even = lambda e: None if getattr(e, "content", "m0")[-1] in "13" else [e]  # noqa: E731
+    branch = store.whatif(sid, at_version=1, transform=keep_even)
+    assert [m.content for m in store.state(branch).messages] == ["m0", "m2"]
+
+
 # -- diff -----------------------------------------------------------------------------------
 def test_diff_of_siblings_and_of_unrelated_sessions(store: SessionStore) -> None:
     sid = new_session(store, 6)
