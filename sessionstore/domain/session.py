@@ -22,6 +22,7 @@ from .errors import (
     DuplicateAgent,
     DuplicateTask,
     InvalidInput,
+    InvalidTransition,
     SessionClosed,
     UnknownAgent,
     UnknownTask,
@@ -35,6 +36,7 @@ from .status import (
     check_agent_transition,
     check_session_transition,
     parse_enum,
+    recovery_path,
 )
 
 Clock = Callable[[], datetime]
@@ -237,6 +239,17 @@ class Session:
         return self._record(ev.TaskCompleted, task_id=task_id, **fields)
 
     # -- status ---------------------------------------------------------------------------
+    def reopen(self, *, reason: str) -> list[ev.StatusChanged]:
+        """Back to ``active`` through ``recovering`` where the status machine asks for it
+        (a what-if branch where the history it replays went on from a finished session)."""
+        path = recovery_path(self.state.status, SessionStatus.ACTIVE)
+        if path is None:
+            raise InvalidTransition(
+                f"session {self.state.session_id} cannot go back to active from "
+                f"{self.state.status}"
+            )
+        return [self.change_status(step, reason=reason) for step in path]
+
     def change_status(
         self, status: str, *, reason: str | None = None, **when: Any
     ) -> ev.StatusChanged:

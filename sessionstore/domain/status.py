@@ -82,6 +82,8 @@ def recovery_path(current: SessionStatus, target: SessionStatus) -> list[Session
 
     For sources that report a status the machine cannot reach in one move: an agent that
     errored and then waits for input has recovered meanwhile."""
+    if current == target:
+        return []
     paths: dict[SessionStatus, list[SessionStatus]] = {current: []}
     frontier = [current]
     while frontier:

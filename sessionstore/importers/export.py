@@ -34,7 +34,8 @@ def export_jsonl(store: StoreCore, session_id: str, out: IO[str]) -> int:
     lineage, checkpoint_events = _lineage(store, session_id)
     header = {
         "export": HEADER,
-        "format_version": FORMAT_VERSION,
+        # Format 3 only where it is needed: older readers take format 2.
+        "format_version": 3 if checkpoint_events else 2,
         "session_id": session_id,
         "last_version": version,  # the import checks that no event is missing at the end
         "lineage": lineage,

@@ -91,6 +91,7 @@ class _ExportReader:
         self.ctx, self.path, self.waiting = ctx, path, waiting
         self.codec = EventCodec()
         self.ends: dict[str, int] = {}  # from the header: each session's last exported version
+        self.fork_points: dict[str, int] = {}  # the ancestors' fork points (lineage)
         self.promised: str | None = None  # the session the header says the export is of
         self.seen: set[str] = set()
         self.group: _Group | None = None
@@ -119,6 +120,7 @@ class _ExportReader:
                                f"sessionstore reads ({FORMAT_VERSION}): upgrade sessionstore")
             return
         self.ends = _ends(header)
+        self.fork_points = _fork_points(header)
         promised = header.get("session_id")
         self.promised = promised if isinstance(promised, str) else None
 
@@ -161,7 +163,22 @@ class _ExportReader:
         if gap is not None:
             self._not_imported(group.session_id, gap)
         else:
-            write_session(self.ctx, self.path, group.events, self.waiting)
+            write_session(self.ctx, self.path, self._needed(group.events), self.waiting)
+
+    def _needed(self, events: list[tuple[str, ev.Event]]) -> list[tuple[str, ev.Event]]:
+        """An ancestor's events, without the ``CheckpointCreated`` after its fork point when
+        the store holds another event there: the fork needs the history up to the fork point
+        only (it comes without that checkpoint then)."""
+        session_id, last = events[0][1].session_id, events[-1][1]
+        point = self.fork_points.get(session_id)
+        if point is None or last.version <= point or not self.ctx.exists(session_id):
+            return events
+        held = [r.hash for r in self.ctx.store.events(session_id, after=point, upto=point + 1)]
+        if not held or held == [e.hash for _, e in events if e.version == point + 1]:
+            return events
+        self.ctx.ignore("a parent's CheckpointCreated after a fork point, where this store's "
+                        "parent holds another event (the fork comes without that checkpoint)")
+        return [(where, e) for where, e in events if e.version <= point]
 
     def _gap(self, group: _Group) -> str | None:
         """Why ``group`` is not the whole of its session's export, or ``None``."""
@@ -182,6 +199,7 @@ class _ExportReader:
         if self.promised is not None and self.promised not in self.seen:
             self._not_imported(self.promised, "the file ends before its events")
         self.ends, self.promised, self.seen, self.pending = {}, None, set(), None
+        self.fork_points = {}
 
     def _not_imported(self, session_id: str, why: str) -> None:
         self.ctx.damaged.add(session_id)
@@ -204,6 +222,16 @@ def _ends(header: dict[str, Any]) -> dict[str, int]:
     if isinstance(header.get("last_version"), int):
         ends[str(header.get("session_id"))] = header["last_version"]
     return ends
+
+
+def _fork_points(header: dict[str, Any]) -> dict[str, int]:
+    """The ancestors' fork points, from the header's ``lineage``."""
+    lineage = header.get("lineage")
+    return {
+        str(entry.get("parent_id")): entry["parent_version"]
+        for entry in (lineage if isinstance(lineage, list) else [])
+        if isinstance(entry, dict) and isinstance(entry.get("parent_version"), int)
+    }
 
 
 def _read_event(codec: EventCodec, line: Any, group: list[tuple[str, ev.Event]]) -> ev.Event:

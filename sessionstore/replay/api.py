@@ -36,7 +36,7 @@ from ..storage.verify import VerifyReport
 from .auto import AutoCheckpointMixin
 from .checkpointer import Checkpointer, retried
 from .diff import BranchDiff, diff_states
-from .whatif import as_events, replayed, retimed
+from .whatif import Reopen, as_events, replayed, retimed
 
 if TYPE_CHECKING:
     from ..core import _Cached
@@ -457,10 +457,20 @@ class ReplayMixin(AutoCheckpointMixin):
             new_id = self.fork(session_id, checkpoint=checkpoint,
                                at_version=None if checkpoint else version,
                                name=name, label=label, reason="what-if")
-            for record in replayed(later):
-                for event in as_events(transform(record.event)):
-                    self._accept_transformed(new_id, record.version, event)
+            for item in replayed(later):
+                if isinstance(item, Reopen):
+                    self._reopen(new_id, item.fork_id)
+                    continue
+                for event in as_events(transform(item.event)):
+                    self._accept_transformed(new_id, item.version, event)
         return new_id
+
+    def _reopen(self, branch: str, fork_id: str) -> None:
+        """Bring a what-if branch back to active, as fork ``fork_id`` of a finished session
+        went on from active in the history it replays."""
+        if self._cached(branch, None).session.state.status != "active":
+            reason = f"what-if: fork {fork_id} reopened the session here"
+            self._write(branch, None, lambda s: s.reopen(reason=reason)[-1])
 
     def _accept_transformed(self, fork_id: str, source_version: int, event: Any) -> None:
         if not isinstance(event, ev.Event):

@@ -64,14 +64,23 @@ def divergence(a: SessionState, b: SessionState) -> tuple[str | None, int]:
     return ancestor, shared
 
 
+RECORDING_TIMES = frozenset({"added_at", "started_at", "completed_at"})
+"""When an agent or task event was recorded: a what-if branch records the same events again,
+later, so these differ where nothing else does."""
+
+
 def _changed(
     left: dict[str, Any], right: dict[str, Any]
 ) -> dict[str, tuple[Any | None, Any | None]]:
     return {
         key: (left.get(key), right.get(key))
         for key in sorted(set(left) | set(right))
-        if left.get(key) != right.get(key)
+        if _compared(left.get(key)) != _compared(right.get(key))
     }
+
+
+def _compared(info: AgentInfo | TaskInfo | None) -> dict[str, Any] | None:
+    return None if info is None else info.model_dump(exclude=set(RECORDING_TIMES))
 
 
 def diff_states(a: SessionState, b: SessionState) -> BranchDiff:

@@ -267,3 +267,28 @@ def test_a_fork_made_at_a_checkpoint_brings_that_checkpoint_along(tmp_path, nest
             assert extended.extended == [parent] and extended.malformed == 0
             assert _hashes(target, parent) == _hashes(store, parent)
             assert _hashes(target, fork) == _hashes(store, fork) and target.verify().ok
+
+
+def test_a_checkpoint_fork_imports_where_the_parent_went_on_otherwise(tmp_path):
+    with SessionStore(":memory:") as store, SessionStore(":memory:") as target:
+        parent = _parent(store, None, "one")
+        target.import_("jsonl", _save(tmp_path, store, parent, "parent.jsonl"))
+        target.add_message(parent, "user", "the target's own way")
+        checkpoint = store.checkpoint(parent)
+        fork = store.fork(parent, checkpoint=checkpoint)
+        report = target.import_("jsonl", _save(tmp_path, store, fork, "fork.jsonl"),
+                                strict=True)
+        assert report.created == [fork] and report.not_imported == []
+        assert sum(report.skipped.values()) == 1  # the parent's CheckpointCreated
+        assert _hashes(target, fork) == _hashes(store, fork) and target.verify().ok
+
+
+def test_exports_need_format_3_only_for_a_fork_made_at_a_checkpoint(tmp_path):
+    with SessionStore(":memory:") as store:
+        parent = _parent(store, None, "one")
+        plain_fork = store.fork(parent)
+        checkpoint_fork = store.fork(parent, checkpoint=store.checkpoint(parent))
+        versions = {sid: json.loads(_save(tmp_path, store, sid, "x.jsonl").read_text()
+                                    .splitlines()[0])["format_version"]
+                    for sid in (parent, plain_fork, checkpoint_fork)}
+    assert versions == {parent: 2, plain_fork: 2, checkpoint_fork: 3}

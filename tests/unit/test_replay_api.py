@@ -395,6 +395,49 @@ def test_whatif_replays_a_fork_that_reopened_a_completed_session(store: SessionS
     assert not state.is_terminal
 
 
+@pytest.mark.parametrize(("finish", "after_fork"), [
+    (["idle", "complete"], "idle"),  # a completion from idle
+    (["terminating", "terminated"], None),  # active cannot be reached from terminating
+    (["error", "stopped"], None),
+])
+def test_whatif_goes_on_from_active_where_a_replayed_fork_reopened_its_parent(
+    store: SessionStore, finish: list[str], after_fork: str | None
+) -> None:
+    sid = new_session(store, 1)
+    store.change_status(sid, "active")
+    for status in finish:
+        if status == "complete":
+            store.complete(sid)
+        else:
+            store.change_status(sid, status)
+    fork = store.fork(sid)
+    if after_fork is not None:
+        store.change_status(fork, after_fork)
+    store.add_message(fork, "user", "go on")
+    branch = store.whatif(fork, at_version=3, transform=lambda e: [e])
+    assert store.state(branch).status == store.state(fork).status
+    assert [m.content for m in store.state(branch).messages] == ["m0", "go on"]
+    store.change_status(branch, "idle" if after_fork is None else "active")
+
+
+def test_an_identity_whatif_diffs_as_empty_against_its_parent(store: SessionStore) -> None:
+    sid = new_session(store, 1)
+    store.add_agent(sid, "helper")
+    store.start_task(sid, "t1", agent_id="helper")
+    store.complete_task(sid, "t1", outcome="ok")
+    branch = store.whatif(sid, at_version=2, transform=lambda e: [e], label="base")
+    assert store.diff(sid, branch).is_empty
+
+
+@pytest.mark.parametrize(("result", "named"), [(5, "int"), ({"a": 1}, "dict"), ("x", "str")])
+def test_a_whatif_transform_returning_no_event_is_refused_by_name(
+    store: SessionStore, result: object, named: str
+) -> None:
+    sid = new_session(store, 3)
+    with pytest.raises(InvalidInput, match=f"returned {named}, not an event"):
+        store.whatif(sid, at_version=2, transform=lambda e: result)  # type: ignore[arg-type,return-value]
+
+
 def test_whatif_records_its_events_now_and_keeps_when_they_happened(
     store: SessionStore,
 ) -> None:
