@@ -289,6 +289,14 @@ class ContextCompacted(Event):
     summary: str | None = None
 
 
+class SessionReopened(Event):
+    """A finished session went on, from ``active``: in a what-if branch, where the history
+    it replays went on through fork ``fork_id`` of a finished session (a fork reopens)."""
+
+    from_status: SessionStatus
+    fork_id: str | None = None
+
+
 class SourceImported(Event):
     """An importer read the session's source (a transcript file) up to ``size`` bytes.
 
@@ -317,6 +325,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CheckpointCreated,
         LabelChanged,
         ContextCompacted,
+        SessionReopened,
         SourceImported,
     )
 }

@@ -107,7 +107,11 @@ def _forked(s: SessionState, e: ev.SessionForked) -> None:
     s.imported = None  # the fork is its own session now, not a copy of the parent's source
     if s.status in TERMINAL_STATUSES:
         # Exploring "what if" from a finished session continues it from an open status.
-        s.status, s.finished_at, s.result = SessionStatus.ACTIVE, None, None
+        _reopen(s)
+
+
+def _reopen(s: SessionState) -> None:
+    s.status, s.finished_at, s.result = SessionStatus.ACTIVE, None, None
 
 
 def message_of(e: ev.MessageAdded) -> Message:
@@ -219,6 +223,10 @@ def _compacted(s: SessionState, e: ev.ContextCompacted) -> None:
     s.counters.compactions += 1
 
 
+def _reopened(s: SessionState, e: ev.SessionReopened) -> None:
+    _reopen(s)
+
+
 def _source_imported(s: SessionState, e: ev.SourceImported) -> None:
     s.imported = ImportedSource(
         source=e.source, file=e.file, size=e.size, sha256=e.sha256, version=e.version
@@ -239,6 +247,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[SessionState, Any], None]] = {
     ev.CheckpointCreated: _checkpoint,
     ev.LabelChanged: _label,
     ev.ContextCompacted: _compacted,
+    ev.SessionReopened: _reopened,
     ev.SourceImported: _source_imported,
 }
 assert set(_HANDLERS) == set(ev.EVENT_TYPES.values()), "every event type needs a handler"

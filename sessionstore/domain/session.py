@@ -36,7 +36,6 @@ from .status import (
     check_agent_transition,
     check_session_transition,
     parse_enum,
-    recovery_path,
 )
 
 Clock = Callable[[], datetime]
@@ -239,16 +238,17 @@ class Session:
         return self._record(ev.TaskCompleted, task_id=task_id, **fields)
 
     # -- status ---------------------------------------------------------------------------
-    def reopen(self, *, reason: str) -> list[ev.StatusChanged]:
-        """Back to ``active`` through ``recovering`` where the status machine asks for it
-        (a what-if branch where the history it replays went on from a finished session)."""
-        path = recovery_path(self.state.status, SessionStatus.ACTIVE)
-        if path is None:
+    def reopen(self, *, fork_id: str | None = None, **when: Any) -> ev.SessionReopened:
+        """Go on from ``active`` after a finish, as a fork of a finished session does (a
+        what-if branch replaying a history that went on through such a fork)."""
+        if not self.state.is_terminal:
             raise InvalidTransition(
-                f"session {self.state.session_id} cannot go back to active from "
-                f"{self.state.status}"
+                f"session {self.state.session_id} is {self.state.status}, not finished: "
+                "only a finished session is reopened"
             )
-        return [self.change_status(step, reason=reason) for step in path]
+        return self._record(
+            ev.SessionReopened, from_status=self.state.status, fork_id=fork_id, **when
+        )
 
     def change_status(
         self, status: str, *, reason: str | None = None, **when: Any
@@ -344,6 +344,8 @@ class Session:
                 return self.compact(**data, **when)
             case ev.SourceImported():
                 return self.record_source(**data, **when)
+            case ev.SessionReopened():
+                return self.reopen(fork_id=event.fork_id, **when)
         raise InvalidInput(
             f"a {event.type_name} event cannot be added to an existing session at version "
             f"{self.state.version}"

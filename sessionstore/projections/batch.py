@@ -112,7 +112,7 @@ class Batch:
                 self.dirty_agents.add((sid, e.agent_id))
             case ev.TaskStarted() | ev.TaskCompleted():
                 self.dirty_tasks.add((sid, e.task_id))
-            case ev.StatusChanged() | ev.SessionCompleted():
+            case ev.StatusChanged() | ev.SessionCompleted() | ev.SessionReopened():
                 self.buffers["status_history"].append(r.status_row(e))
             case ev.SessionForked():
                 self.buffers["lineage"].append(r.lineage_row(e))

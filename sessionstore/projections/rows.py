@@ -150,11 +150,16 @@ def message_row(e: ev.MessageAdded) -> Row:
             "occurred_at": iso(e.occurred_at)}
 
 
-def status_row(e: ev.StatusChanged | ev.SessionCompleted) -> Row:
-    to = e.to_status if isinstance(e, ev.StatusChanged) else "completed"
-    reason = e.reason if isinstance(e, ev.StatusChanged) else e.result
+def status_row(e: ev.StatusChanged | ev.SessionCompleted | ev.SessionReopened) -> Row:
+    match e:
+        case ev.StatusChanged():
+            to, reason = str(e.to_status), e.reason
+        case ev.SessionCompleted():
+            to, reason = "completed", e.result
+        case ev.SessionReopened():
+            to, reason = "active", f"reopened, as fork {e.fork_id} did" if e.fork_id else None
     return {"session_id": e.session_id, "version": e.version, "from_status": str(e.from_status),
-            "to_status": str(to), "reason": reason, "recorded_at": iso(e.recorded_at)}
+            "to_status": to, "reason": reason, "recorded_at": iso(e.recorded_at)}
 
 
 def lineage_row(e: ev.SessionForked) -> Row:

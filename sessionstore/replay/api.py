@@ -448,11 +448,11 @@ class ReplayMixin(AutoCheckpointMixin):
         if one is refused, nothing is recorded (no half-made fork) and ``InvalidInput``
         names the parent event it came from. The events are recorded now, and keep when
         they happened in ``occurred_at``. The parent's ``CheckpointCreated`` and
-        ``SessionForked`` events are not replayed, nor a completion that a later fork in
-        its history reopened (see ``whatif.py``).
+        ``SessionForked`` events are not replayed; where such a fork reopened a finished
+        session, a finished branch is reopened too (``SessionReopened``, see ``whatif.py``).
         """
         _, version, _ = self._fork_point(session_id, checkpoint, at_version)
-        later = list(self.events(session_id, after=version))
+        later = self.events(session_id, after=version)
         with self.batch():
             new_id = self.fork(session_id, checkpoint=checkpoint,
                                at_version=None if checkpoint else version,
@@ -466,11 +466,10 @@ class ReplayMixin(AutoCheckpointMixin):
         return new_id
 
     def _reopen(self, branch: str, fork_id: str) -> None:
-        """Bring a what-if branch back to active, as fork ``fork_id`` of a finished session
-        went on from active in the history it replays."""
-        if self._cached(branch, None).session.state.status != "active":
-            reason = f"what-if: fork {fork_id} reopened the session here"
-            self._write(branch, None, lambda s: s.reopen(reason=reason)[-1])
+        """Reopen a what-if branch that is finished where fork ``fork_id`` went on in the
+        history it replays (a fork of a finished session goes on from active)."""
+        if self._cached(branch, None).session.state.is_terminal:
+            self._write(branch, None, lambda s: s.reopen(fork_id=fork_id))
 
     def _accept_transformed(self, fork_id: str, source_version: int, event: Any) -> None:
         if not isinstance(event, ev.Event):

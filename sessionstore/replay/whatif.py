@@ -1,21 +1,20 @@
 """What a what-if fork replays of its parent's later events, and how (``ReplayMixin.whatif``).
 
-The parent's ``CheckpointCreated`` events are storage, and its ``SessionForked`` starts
-another branch: neither is replayed. A ``SessionForked`` that reopened a finished session
-(a fork of one goes on from ``active``) cannot be replayed either. So the status changes
-it undid (the finish, and those from which ``active`` cannot be reached again, such as
-``terminating``) are not replayed, and the branch goes back to ``active`` there (``Reopen``).
+The parent's ``CheckpointCreated`` events are storage: not replayed. Its ``SessionForked``
+events start other branches: not replayed either, but a fork of a finished session goes on
+from ``active``, so where one did, a branch that is finished at that point is reopened
+(``SessionReopened``, as the fork's own reducer step): an identity what-if ends in the
+same state as the session it replays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..domain import events as ev
-from ..domain.status import TERMINAL_STATUSES, SessionStatus, recovery_path
 
 if TYPE_CHECKING:
     from ..core import EventRecord
@@ -23,55 +22,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Reopen:
-    """Where fork ``fork_id`` reopened the finished session it was made of."""
+    """Where fork ``fork_id`` went on from the session it was made of (reopening it if it
+    was finished there)."""
 
     fork_id: str
 
 
-Key = tuple[str, int]  # an event's session and version
-
-
-def replayed(records: Sequence[EventRecord]) -> Iterator[EventRecord | Reopen]:
+def replayed(records: Iterable[EventRecord]) -> Iterator[EventRecord | Reopen]:
     """``records`` as a what-if replays them (see the module)."""
-    undone, reopening = _reopened(records)
     for record in records:
-        key = (record.session_id, record.version)
-        if key in reopening:
+        if isinstance(record.event, ev.SessionForked):
             yield Reopen(record.session_id)
-        elif not isinstance(record.event, ev.CheckpointCreated | ev.SessionForked) and (
-            key not in undone
-        ):
+        elif not isinstance(record.event, ev.CheckpointCreated):
             yield record
-
-
-def _reopened(records: Iterable[EventRecord]) -> tuple[set[Key], set[Key]]:
-    """The status changes that a later ``SessionForked`` in ``records`` undid by reopening
-    a finished session, and those forks."""
-    undone: set[Key] = set()
-    reopening: set[Key] = set()
-    since_open: list[Key] = []  # changes since the last status active is reachable from
-    finished = False
-    for record in records:
-        key, event = (record.session_id, record.version), record.event
-        status = _status_after(event)
-        if status is not None:
-            reachable = recovery_path(status, SessionStatus.ACTIVE) is not None
-            since_open = [] if reachable else [*since_open, key]
-            finished = status in TERMINAL_STATUSES
-        elif isinstance(event, ev.SessionForked):
-            if finished:
-                undone.update(since_open)
-                reopening.add(key)
-            since_open, finished = [], False
-    return undone, reopening
-
-
-def _status_after(event: ev.Event) -> SessionStatus | None:
-    if isinstance(event, ev.StatusChanged):
-        return event.to_status
-    if isinstance(event, ev.SessionCompleted):
-        return SessionStatus.COMPLETED
-    return None
 
 
 def as_events(result: Any) -> list[Any]:

@@ -414,10 +414,50 @@ def test_whatif_goes_on_from_active_where_a_replayed_fork_reopened_its_parent(
     if after_fork is not None:
         store.change_status(fork, after_fork)
     store.add_message(fork, "user", "go on")
-    branch = store.whatif(fork, at_version=3, transform=lambda e: [e])
-    assert store.state(branch).status == store.state(fork).status
-    assert [m.content for m in store.state(branch).messages] == ["m0", "go on"]
+    for start in range(3, store.state(sid).version + 1):  # in the finished stretch too
+        branch = store.whatif(fork, at_version=start, transform=lambda e: [e])
+        replayed, original = store.state(branch), store.state(fork)
+        assert (replayed.status, replayed.counters) == (original.status, original.counters)
+        assert [m.content for m in replayed.messages] == ["m0", "go on"]
     store.change_status(branch, "idle" if after_fork is None else "active")
+
+
+def test_whatif_through_a_fork_made_while_terminating_and_one_that_reopened(
+    store: SessionStore,
+) -> None:
+    sid = new_session(store, 1)
+    store.change_status(sid, "active")
+    store.change_status(sid, "terminating")
+    first = store.fork(sid)  # still terminating: nothing to reopen
+    store.change_status(first, "terminated")
+    second = store.fork(first)  # reopened
+    branch = store.whatif(second, at_version=2, transform=lambda e: [e])
+    assert store.state(branch).status == store.state(second).status == "active"
+    assert store.state(branch).counters == store.state(second).counters
+    reopened = [e for e in store.events(branch) if e.type == "SessionReopened"]
+    assert [e.data for e in reopened] == [{"from_status": "terminated", "fork_id": second}]
+
+
+def test_whatif_reopens_a_branch_that_its_transform_finished(store: SessionStore) -> None:
+    sid = new_session(store, 2)
+    store.change_status(sid, "active")
+    store.complete(sid)
+    fork = store.fork(sid)
+    store.add_message(fork, "user", "go on")
+
+    def time_out_instead(event: ev.Event) -> list[ev.Event]:
+        if isinstance(event, ev.SessionCompleted):
+            return [ev.StatusChanged(session_id=event.session_id, version=event.version,
+                                     recorded_at=event.recorded_at,
+                                     from_status="active", to_status="timeout")]
+        return [event]
+
+    branch = store.whatif(fork, at_version=3, transform=time_out_instead)
+    moves = [(e.type, str(e.data.get("to_status") or e.data.get("from_status")))
+             for e in store.events(branch) if "Status" in e.type or e.type == "SessionReopened"]
+    assert moves[-2:] == [("StatusChanged", "timeout"), ("SessionReopened", "timeout")]
+    assert store.state(branch).status == "active"
+    assert [m.content for m in store.state(branch).messages] == ["m0", "m1", "go on"]
 
 
 def test_an_identity_whatif_diffs_as_empty_against_its_parent(store: SessionStore) -> None:
