@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 
 HEADER = "sessionstore-export"
 FORMAT_VERSION = 3
-"""2: lines may carry ``types``; the header has ``last_version``. 3: a lineage entry
-may have ``parent_upto``, the parent's last exported version when it is past the fork
-point: the ``CheckpointCreated`` of the checkpoint the fork was made at."""
+"""2: lines may carry ``types``; the header has ``last_version``. 3: events may be of the
+types ``SourceImported`` and ``SessionReopened``, and a lineage entry may have
+``parent_upto``, the parent's last exported version when it is past the fork point (the
+``CheckpointCreated`` of the checkpoint the fork was made at). Older readers refuse
+format 3 with "upgrade", rather than taking part of an export they cannot read."""
 
 
 def export_jsonl(store: StoreCore, session_id: str, out: IO[str]) -> int:
@@ -34,8 +36,7 @@ def export_jsonl(store: StoreCore, session_id: str, out: IO[str]) -> int:
     lineage, checkpoint_events = _lineage(store, session_id)
     header = {
         "export": HEADER,
-        # Format 3 only where it is needed: older readers take format 2.
-        "format_version": 3 if checkpoint_events else 2,
+        "format_version": FORMAT_VERSION,
         "session_id": session_id,
         "last_version": version,  # the import checks that no event is missing at the end
         "lineage": lineage,

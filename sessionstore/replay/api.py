@@ -452,24 +452,25 @@ class ReplayMixin(AutoCheckpointMixin):
         session, a finished branch is reopened too (``SessionReopened``, see ``whatif.py``).
         """
         _, version, _ = self._fork_point(session_id, checkpoint, at_version)
-        later = self.events(session_id, after=version)
+        later = self.events(session_id, after=version, upto=self.current_version(session_id))
         with self.batch():
             new_id = self.fork(session_id, checkpoint=checkpoint,
                                at_version=None if checkpoint else version,
                                name=name, label=label, reason="what-if")
             for item in replayed(later):
                 if isinstance(item, Reopen):
-                    self._reopen(new_id, item.fork_id)
+                    self._reopen(new_id, item)
                     continue
                 for event in as_events(transform(item.event)):
                     self._accept_transformed(new_id, item.version, event)
         return new_id
 
-    def _reopen(self, branch: str, fork_id: str) -> None:
-        """Reopen a what-if branch that is finished where fork ``fork_id`` went on in the
-        history it replays (a fork of a finished session goes on from active)."""
+    def _reopen(self, branch: str, where: Reopen) -> None:
+        """Reopen a what-if branch that is finished where a fork went on in the history it
+        replays (a fork of a finished session goes on from active), as of that fork."""
         if self._cached(branch, None).session.state.is_terminal:
-            self._write(branch, None, lambda s: s.reopen(fork_id=fork_id))
+            self._write(branch, None,
+                        lambda s: s.reopen(fork_id=where.fork_id, occurred_at=where.at))
 
     def _accept_transformed(self, fork_id: str, source_version: int, event: Any) -> None:
         if not isinstance(event, ev.Event):

@@ -23,17 +23,22 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Reopen:
     """Where fork ``fork_id`` went on from the session it was made of (reopening it if it
-    was finished there)."""
+    was finished there), at ``at``."""
 
-    fork_id: str
+    fork_id: str | None
+    at: datetime
 
 
 def replayed(records: Iterable[EventRecord]) -> Iterator[EventRecord | Reopen]:
-    """``records`` as a what-if replays them (see the module)."""
+    """``records`` as a what-if replays them (see the module). A ``SessionReopened`` (a
+    what-if of a what-if branch) reopens like the fork it stands for: only if finished."""
     for record in records:
-        if isinstance(record.event, ev.SessionForked):
-            yield Reopen(record.session_id)
-        elif not isinstance(record.event, ev.CheckpointCreated):
+        event = record.event
+        if isinstance(event, ev.SessionForked):
+            yield Reopen(event.session_id, event.recorded_at)
+        elif isinstance(event, ev.SessionReopened):
+            yield Reopen(event.fork_id, event.occurred_at or event.recorded_at)
+        elif not isinstance(event, ev.CheckpointCreated):
             yield record
 
 

@@ -281,14 +281,3 @@ def test_a_checkpoint_fork_imports_where_the_parent_went_on_otherwise(tmp_path):
         assert report.created == [fork] and report.not_imported == []
         assert sum(report.skipped.values()) == 1  # the parent's CheckpointCreated
         assert _hashes(target, fork) == _hashes(store, fork) and target.verify().ok
-
-
-def test_exports_need_format_3_only_for_a_fork_made_at_a_checkpoint(tmp_path):
-    with SessionStore(":memory:") as store:
-        parent = _parent(store, None, "one")
-        plain_fork = store.fork(parent)
-        checkpoint_fork = store.fork(parent, checkpoint=store.checkpoint(parent))
-        versions = {sid: json.loads(_save(tmp_path, store, sid, "x.jsonl").read_text()
-                                    .splitlines()[0])["format_version"]
-                    for sid in (parent, plain_fork, checkpoint_fork)}
-    assert versions == {parent: 2, plain_fork: 2, checkpoint_fork: 3}

@@ -438,6 +438,23 @@ def test_whatif_through_a_fork_made_while_terminating_and_one_that_reopened(
     assert [e.data for e in reopened] == [{"from_status": "terminated", "fork_id": second}]
 
 
+def test_a_whatif_of_a_whatif_branch_reopens_like_the_fork_it_replays(
+    store: SessionStore,
+) -> None:
+    sid = new_session(store, 1)
+    store.change_status(sid, "active")
+    store.complete(sid)
+    fork = store.fork(sid)
+    store.add_message(fork, "user", "go on")
+    branch = store.whatif(fork, at_version=3, transform=lambda e: [e])
+    [reopened] = [e for e in store.events(branch) if e.type == "SessionReopened"]
+    assert reopened.occurred_at == next(store.events(fork, after=4, upto=5)).recorded_at
+    for start in range(3, store.current_version(branch) + 1):
+        again = store.whatif(branch, at_version=start, transform=lambda e: [e])
+        assert store.state(again).counters == store.state(branch).counters
+        assert [m.content for m in store.state(again).messages] == ["m0", "go on"]
+
+
 def test_whatif_reopens_a_branch_that_its_transform_finished(store: SessionStore) -> None:
     sid = new_session(store, 2)
     store.change_status(sid, "active")
