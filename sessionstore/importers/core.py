@@ -218,10 +218,7 @@ class ImportContext:
         """
         session_id = session_uuid(fmt, source_id)
         if self.exists(session_id):
-            if raced is None:
-                self.already_here(session_id, where, fingerprint)
-            else:
-                raced()
+            self._found(session_id, where, fingerprint, raced)
             yield None
             return
         if fingerprint is not None:
@@ -242,14 +239,19 @@ class ImportContext:
         except ConcurrencyConflict:
             if not self.exists(session_id):
                 raise
-            if raced is None:
-                self.already_here(session_id, where, fingerprint)
-            else:
-                raced()
+            self._found(session_id, where, fingerprint, raced)  # written meanwhile
             return
         self.store.release(session_id)  # keep memory flat over thousands of sessions
         self.report.created.append(session_id)
         self.report.events += writer.version
+
+    def _found(self, session_id: str, where: str, fingerprint: str | None,
+               raced: Callable[[], None] | None) -> None:
+        """A session to create that is stored already: checked as on a re-import."""
+        if raced is None:
+            self.already_here(session_id, where, fingerprint)
+        else:
+            raced()
 
     @contextmanager
     def extension(self, state: SessionState, where: str) -> Iterator[SessionWriter]:
