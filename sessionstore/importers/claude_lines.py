@@ -4,17 +4,20 @@
 lines (one per content block, sharing the API message's id and usage) become assistant
 messages with their text, ``tool_use`` blocks as tool calls and ``thinking`` in metadata.
 ``system`` compact boundaries become ``ContextCompacted`` events, with the summary that the
-next line carries.
+next line carries. ``read_transcript`` reads a file's lines after a span into a writer.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..domain.state import SessionState
 from .core import RecordError, SessionWriter, parse_time
-from .reading import SourceSpan, obj, short, text_of, tokens
+from .reading import SourceSpan, growing_jsonl_records, obj, short, text_of, tokens
 
+FORMAT = "claude-code"
+END_OF_TRANSCRIPT = "end of transcript"
 IGNORED = {
     "progress": "claude-code progress lines (tool progress updates)",
     "file-history-snapshot": "claude-code file-history snapshots (editor state)",
@@ -177,3 +180,28 @@ class Lines:
             for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
         )
         return self.w.usage(message.get("id"), prompt, tokens(usage.get("output_tokens")))
+
+
+def agent_of(sidechain: Path) -> str:
+    return sidechain.stem.removeprefix("agent-")
+
+
+def read_transcript(
+    writer: SessionWriter, path: Path, lines: Lines, subagents: list[Path], *, mark: bool = True
+) -> bool:
+    """The transcript's lines after ``lines.span``, then (with ``mark``) where the import
+    leaves the file, whenever it wrote anything: its own writes are not changes by hand.
+    Whether the lines had anything to add (tried, even if refused), status and mark aside."""
+    span, start, version, attempts = lines.span, lines.span.size, writer.version, writer.attempts
+    for sub in subagents:
+        writer.ensure_agent(agent_of(sub), str(sub), role="subagent",
+                            metadata={"file": sub.name})
+    for where, record in growing_jsonl_records(path, writer.ctx, span):
+        with writer.ctx.record(where):
+            lines.apply(where, record)
+    lines.end()
+    wrote = writer.attempts != attempts
+    writer.status("idle", str(path), reason=END_OF_TRANSCRIPT)
+    if mark and (start == 0 or writer.version != version):  # not for skipped lines alone
+        writer.source_read(FORMAT, path.name, span)
+    return wrote
