@@ -16,10 +16,11 @@ from rich.table import Table
 
 from ..domain.errors import InvalidInput
 from ..importers import FORMATS, ImportAborted, ImportReport
+from ..importers.reading import discover
 from . import main
 from .common import CliContext, console, counted, emit, error_console, pass_cli
 
-INPUT_SUFFIXES = {".json", ".jsonl", ".traj"}  # what the importers read: sizes the progress bar
+INPUT_SUFFIXES = (".json", ".jsonl", ".traj")  # what the importers read: sizes the progress bar
 
 
 @main.command("import")
@@ -99,16 +100,8 @@ def _import(cli: CliContext, format: str, paths: tuple[str, ...], strict: bool) 
 
 
 def _files(paths: tuple[str, ...]) -> list[Path]:
-    """The files the paths name, each once however it is spelled (the importers' rule)."""
-    found: dict[Path, Path] = {}
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if not path.exists():
-            raise InvalidInput(f"{path}: no such file or folder; check the path")
-        for file in ([p for p in path.rglob("*") if p.is_file() and p.suffix in INPUT_SUFFIXES]
-                     if path.is_dir() else [path]):
-            found.setdefault(file.resolve(), file)
-    return list(found.values())
+    """The files the paths name, each once however it is spelled (as the importers find them)."""
+    return discover([Path(raw).expanduser() for raw in paths], INPUT_SUFFIXES)
 
 
 def _as_json(report: ImportReport) -> dict[str, object]:

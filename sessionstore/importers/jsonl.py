@@ -213,12 +213,10 @@ def _ends(header: dict[str, Any]) -> dict[str, int]:
     """Each session's last version in an export, from its header: the ancestors' are the fork
     points in ``lineage``; the session's own is ``last_version`` (not in format 1 exports)."""
     ends: dict[str, int] = {}
-    lineage = header.get("lineage")
-    for entry in lineage if isinstance(lineage, list) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("parent_version"), int):
-            upto = entry.get("parent_upto")  # format 3: the checkpoint's event comes too
-            end = upto if isinstance(upto, int) else entry["parent_version"]
-            ends[str(entry.get("parent_id"))] = end
+    for entry in _lineage(header):
+        upto = entry.get("parent_upto")  # format 3: the checkpoint's event comes too
+        ends[str(entry.get("parent_id"))] = (
+            upto if isinstance(upto, int) else entry["parent_version"])
     if isinstance(header.get("last_version"), int):
         ends[str(header.get("session_id"))] = header["last_version"]
     return ends
@@ -226,12 +224,16 @@ def _ends(header: dict[str, Any]) -> dict[str, int]:
 
 def _fork_points(header: dict[str, Any]) -> dict[str, int]:
     """The ancestors' fork points, from the header's ``lineage``."""
+    return {str(entry.get("parent_id")): entry["parent_version"] for entry in _lineage(header)}
+
+
+def _lineage(header: dict[str, Any]) -> list[dict[str, Any]]:
+    """The header's lineage entries that name a fork point (a damaged header has fewer)."""
     lineage = header.get("lineage")
-    return {
-        str(entry.get("parent_id")): entry["parent_version"]
-        for entry in (lineage if isinstance(lineage, list) else [])
+    return [
+        entry for entry in (lineage if isinstance(lineage, list) else [])
         if isinstance(entry, dict) and isinstance(entry.get("parent_version"), int)
-    }
+    ]
 
 
 def _read_event(codec: EventCodec, line: Any, group: list[tuple[str, ev.Event]]) -> ev.Event:

@@ -309,12 +309,9 @@ class ReplayMixin(AutoCheckpointMixin):
         lo, hi = head.first_version, head.version
         if self._recorded_at(session_id, lo) > moment:
             if lo == 1:
-                raise InvalidInput(
-                    f"session {asked or session_id} did not exist yet at "
-                    f"{moment.isoformat()}, nor did the sessions it was forked from"
-                    if asked and asked != session_id else
-                    f"session {session_id} did not exist yet at {moment.isoformat()}"
-                )
+                ancestors = ", nor did the sessions it was forked from" if asked else ""
+                raise InvalidInput(f"session {asked or session_id} did not exist yet at "
+                                   f"{moment.isoformat()}{ancestors}")
             forked = self._forked_event(session_id, lo)
             parent_version = self._version_at_time(
                 forked.parent_id, moment, asked or session_id)
