@@ -4,7 +4,8 @@ Issue 7's append targets are ratios against raw ``sqlite3``; this shows what sta
 sessionstore and that ceiling. It runs the suite's workload through the public API, one
 event per commit and in batches of 100, with a timer around each stage:
 
-- ``domain``: the aggregate validates each event and folds it into the live state;
+- ``domain``: the aggregate validates each event and folds it into the live state (plain
+  messages: the lane builds each one's state form, and folds them after the commit);
 - ``encode``: msgpack, the hash chain link and the row, of which ``zstd`` is compression;
 - ``record``: the SQLite transaction (rows and the session's head);
 - ``checkpoints``: encoding and storing automatic checkpoints;
@@ -29,6 +30,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sessionstore import core
+from sessionstore.core import StoreCore
 from sessionstore.domain.session import Session
 from sessionstore.replay.auto import AutoCheckpointMixin
 from sessionstore.replay.checkpointer import Checkpointer
@@ -43,8 +46,11 @@ from .peers.sessionstore_adapter import SessionStoreAdapter
 Spent = dict[str, float]
 # (owner, method, stage) for both modes; the domain stage depends on the mode, as
 # ``Session.add_messages`` calls ``add_message`` and timing both would count it twice.
-_SHARED = (
+_SHARED: tuple[tuple[Any, str, str], ...] = (
     (EventCodec, "encode", "encode"),
+    (EventCodec, "encode_message", "encode"),  # the plain-message lane's
+    (StoreCore, "_plain_messages", "domain"),  # the lane's decision, and its fold:
+    (core, "extend_messages", "domain"),
     (TrainedZstd, "compress", "zstd"),
     (EventLog, "_record", "record"),
     (Checkpointer, "prepare", "checkpoints"),
@@ -55,7 +61,7 @@ STAGES = ("domain", "encode", "zstd", "record", "checkpoints", "other")
 
 
 @contextmanager
-def timed(owner: type, name: str, stage: str, spent: Spent) -> Iterator[None]:
+def timed(owner: Any, name: str, stage: str, spent: Spent) -> Iterator[None]:
     """Add the seconds spent in ``owner.name`` to ``spent[stage]`` while inside."""
     original: Callable[..., Any] = owner.__dict__[name]
 

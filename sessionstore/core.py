@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,9 +28,10 @@ from .domain.errors import (
     SessionNotFound,
     retry_on,
 )
-from .domain.reducer import fold
+from .domain.plain import plain_message
+from .domain.reducer import extend_messages, fold
 from .domain.session import Clock, Session, utc_now
-from .domain.state import SessionState
+from .domain.state import Message, SessionState
 from .gcpause import gc_paused
 from .storage.backends import open_recorder
 from .storage.log import EventLog, Recorded, check_session_id
@@ -172,7 +173,9 @@ class StoreCore:
         expected_version: int | None = None,
     ) -> int:
         """Append a message; returns the session's new version."""
-        fields = dict(
+        arguments: dict[str, Any] = dict(
+            role=role,
+            content=content,
             tool_calls=tool_calls or [],
             tool_name=tool_name,
             tool_call_id=tool_call_id,
@@ -183,9 +186,11 @@ class StoreCore:
             metadata={} if metadata is None else metadata,
             occurred_at=occurred_at,
         )
-        return self._write(
-            session_id, expected_version, lambda s: s.add_message(role, content, **fields)
-        )
+        session_id = check_session_id(session_id)
+        version = self._add_plain(session_id, expected_version, [arguments])
+        if version is not None:
+            return version
+        return self._write(session_id, expected_version, lambda s: s.add_message(**arguments))
 
     @gc_paused
     def add_messages(
@@ -215,6 +220,10 @@ class StoreCore:
         items = list(messages)
         if not items:
             raise InvalidInput("add_messages needs at least one message")
+        session_id = check_session_id(session_id)
+        version = self._add_plain(session_id, expected_version, items)
+        if version is not None:
+            return version
         return self._write(
             session_id, expected_version, lambda s: self._add_messages_to(s, items)
         )
@@ -527,6 +536,75 @@ class StoreCore:
     def _is_current(self, session_id: str, cached: _Cached) -> bool:
         head = self._log.head(session_id)
         return head is not None and head.version == cached.session.state.version
+
+    # -- the plain-message lane ------------------------------------------------------------
+    def _add_plain(
+        self,
+        session_id: str,
+        expected_version: int | None,
+        items: Sequence[Mapping[str, Any]],
+    ) -> int | None:
+        """Record plain messages (``domain.plain``; each a mapping of ``add_message``'s
+        arguments) through the lane, and return the new version; or None, with nothing
+        written, when the general write path must decide them (not plain, refused, not
+        cached, in a batch, a conflict: it re-reads, retries and gives the errors)."""
+        with self._lock:
+            cached = self._cache.get(session_id)
+            if cached is None or self._staged is not None or cached.session.pending:
+                return None
+            state = cached.session.state
+            if expected_version is not None and (
+                expected_version.__class__ is not int or expected_version != state.version
+            ):
+                return None  # the general path checks it, re-reads a stale cache, or refuses
+            messages = self._plain_messages(state, items)
+            if messages is None or not self._plain_allowed():
+                return None
+            stops = [*self._plain_stops(state, len(messages)), len(messages)]
+            try:
+                last_hash = self._log.append_messages(session_id, messages, cached.last_hash)
+            except ConcurrencyConflict:
+                del self._cache[session_id]  # another writer was first: the general path
+                return None  # re-reads, and decides again on what is there now
+            except BaseException:
+                del self._cache[session_id]
+                raise
+            cached.last_hash = last_hash
+            self._cache.move_to_end(session_id)
+            start = 0
+            for stop in stops:
+                extend_messages(state, messages[start:stop])
+                self._after_plain(state)
+                start = stop
+            return state.version
+
+    def _plain_messages(
+        self, state: SessionState, items: Sequence[Mapping[str, Any]]
+    ) -> list[Message] | None:
+        version, seq = state.version, state.counters.messages
+        messages: list[Message] = []
+        for item in items:
+            if not isinstance(item, Mapping):
+                return None  # the general path says what a message must be
+            version, seq = version + 1, seq + 1
+            message = plain_message(state, item, self._clock(), version=version, seq=seq)
+            if message is None:
+                return None
+            messages.append(message)
+        return messages
+
+    def _plain_allowed(self) -> bool:
+        """Hook: whether the next write may take the lane (not while explicit checkpoints
+        wait to be stored by its transaction)."""
+        return True
+
+    def _plain_stops(self, state: SessionState, count: int) -> list[int]:
+        """Hook: after how many of ``count`` new messages the state is to be looked at
+        (``_after_plain``) before the last: automatic checkpoints' boundaries."""
+        return []
+
+    def _after_plain(self, state: SessionState) -> None:
+        """Hook: the lane recorded messages, and ``state`` holds them up to a stop."""
 
     # -- the write path ---------------------------------------------------------------------
     def _write(

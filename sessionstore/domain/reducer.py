@@ -138,6 +138,13 @@ def message_of(e: ev.MessageAdded) -> Message:
     )
 
 
+def extend_messages(state: SessionState, messages: list[Message]) -> SessionState:
+    """``apply`` of the ``MessageAdded`` events whose state forms are ``messages`` (the
+    plain-message lane builds those forms without events: see ``domain.plain``)."""
+    _add_messages(state, messages)
+    return state
+
+
 def apply_messages(state: SessionState, events: list[ev.MessageAdded]) -> SessionState:
     """``apply`` of each of ``events`` in turn, with the counters, version and time moved
     once for the run: pydantic's field assignment is most of a small apply. The session's

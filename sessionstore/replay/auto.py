@@ -69,6 +69,19 @@ class AutoCheckpointMixin(_Base):
             self._drop_mid_checkpoints(session.state.session_id)
             raise
 
+    def _plain_allowed(self) -> bool:
+        return not self._explicit
+
+    def _plain_stops(self, state: SessionState, count: int) -> list[int]:
+        # The lane applies its messages after the commit, a boundary's at a time: each
+        # boundary's checkpoint is taken as the general path takes it mid-way.
+        return self._checkpoint_stops(state, count)
+
+    def _after_plain(self, state: SessionState) -> None:
+        super()._after_plain(state)
+        if state.session_id not in self._no_auto:
+            self._maybe_checkpoint(state)
+
     def _checkpoint_stops(self, state: SessionState, count: int) -> list[int]:
         """After how many of ``count`` new events the session reaches a checkpoint boundary
         (the last one excepted: ``_maybe_checkpoint`` takes that after the commit)."""

@@ -203,15 +203,17 @@ class EventCodec:
     def encode_body(self, event: Event) -> bytes:
         recorded, occurred = to_micros(event.recorded_at), to_micros(event.occurred_at)
         try:
-            fields = [recorded, occurred, stored_data(event)]
+            data = stored_data(event)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise _unstorable(event.type_name, e) from None
+        return self._pack(event.type_name, [recorded, occurred, data])
+
+    def _pack(self, type_name: str, fields: list[Any]) -> bytes:
+        try:
             packed: bytes = self._packer().pack(fields)  # resets itself if packing fails
             return packed
         except (TypeError, ValueError, OverflowError) as e:
-            raise InvalidInput(
-                f"{event.type_name} cannot be stored: {e}. Metadata and tool-call arguments "
-                "must hold only JSON-like values (str, int of at most 64 bits, finite float, "
-                "bool, None, bytes, lists, dicts, aware datetimes)"
-            ) from None
+            raise _unstorable(type_name, e) from None
 
     def encode(self, event: Event, prev_hash: bytes) -> tuple[StoredEvent, bytes]:
         """The stored row for ``event`` chained after ``prev_hash``, and the event's hash."""
@@ -224,6 +226,19 @@ class EventCodec:
             state=self.compressor.compress(digest + body),
         )
         return stored, digest
+
+    def encode_message(
+        self, session_id: str, message: Message, prev_hash: bytes
+    ) -> tuple[bytes, bytes]:
+        """``encode`` of the ``MessageAdded`` whose state form is ``message`` (no tool calls,
+        no metadata: the plain-message lane), without building the event: its stored
+        ``state`` bytes and its hash, the same as ``encode`` gives."""
+        values = message.__dict__
+        data = {name: values[name] for name in _MESSAGE_DATA if values[name] is not None}
+        recorded, occurred = to_micros(message.recorded_at), to_micros(message.occurred_at)
+        body = self._pack(_MESSAGE_TOPIC, [recorded, occurred, data])
+        digest = link_hash(prev_hash, _MESSAGE_TOPIC, session_id, message.version, body)
+        return self.compressor.compress(digest + body), digest
 
     def split(self, stored: StoredEvent) -> tuple[bytes, bytes]:
         """The stored hash and the body bytes, exactly as stored."""
@@ -281,6 +296,20 @@ class EventCodec:
 
 
 _MESSAGE_TOPIC = MessageAdded.type_name
+
+
+def _unstorable(type_name: str, error: Exception) -> InvalidInput:
+    return InvalidInput(
+        f"{type_name} cannot be stored: {error}. Metadata and tool-call arguments "
+        "must hold only JSON-like values (str, int of at most 64 bits, finite float, "
+        "bool, None, bytes, lists, dicts, aware datetimes)"
+    )
+
+# A plain message's stored data: MessageAdded's scalar data fields, in declaration order
+# (its tool calls and metadata are empty, and left out as ``stored_data`` leaves them).
+_MESSAGE_DATA = tuple(
+    name for name in _data_fields(MessageAdded) if name not in ("tool_calls", "metadata")
+)
 
 
 def _where(stored: StoredEvent, problem: str) -> str:

@@ -43,6 +43,10 @@ DICTIONARY_BYTES = 32 * 1024
 MIN_SAMPLE_BYTES = 64 * 1024
 """Samples wait until they hold this much too: zstd's trainer crashes the process (SIGFPE)
 on a few bytes of samples, and could learn nothing from them anyway."""
+LEVEL = 1
+"""zstd's level for events. Level 3 wrote 11% fewer bytes (257 against 288 a suite
+message), but its larger match tables run cold after every commit's trip through SQLite
+and the kernel: at 1, a one-commit append took about 25 us less (benchmarks.bench_floor)."""
 SAMPLE_LIMIT = 16 * 1024  # longer events add little to a dictionary: train on their start
 _DICT = b"\x02"
 Sample = bytes | bytearray | memoryview
@@ -72,7 +76,7 @@ class TrainedZstd(ZstdCompressor):
         train_after: int | None = None,
         background: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(LEVEL)
         self._store = store
         self._train_after = TRAIN_AFTER if train_after is None else train_after
         self._background = background
@@ -247,7 +251,7 @@ class TrainedZstd(ZstdCompressor):
         if context is None:
             shared = self._dicts[ident]
             context = contexts[ident, compressing] = (
-                zstandard.ZstdCompressor(level=3, dict_data=shared, write_dict_id=False)
+                zstandard.ZstdCompressor(level=LEVEL, dict_data=shared, write_dict_id=False)
                 if compressing
                 else zstandard.ZstdDecompressor(dict_data=shared)
             )

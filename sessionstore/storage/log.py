@@ -18,13 +18,14 @@ from ..domain.errors import (
     InvalidInput,
     StoreClosed,
 )
-from ..domain.events import Event, SessionForked
+from ..domain.events import Event, MessageAdded, SessionForked
 from ..domain.state import Message
 from .codec import EventCodec, session_uuid
 from .dictionaries import TrainedZstd
 from .recorder import Head, HeadUpdate, JoinedWrite, SessionRecorder
 
 PAGE = 1000
+_MESSAGE_TOPIC = MessageAdded.type_name
 
 
 class Recorded(NamedTuple):
@@ -82,6 +83,23 @@ class EventLog:
             event._link(link, digest)
         self.compressor.train_if_ready()
         return [Recorded(n, e) for n, e in zip(ids, events, strict=True)]
+
+    def append_messages(
+        self, session_id: str, messages: Sequence[Message], prev_hash: bytes
+    ) -> bytes:
+        """Record the ``MessageAdded`` events whose state forms are ``messages`` (the plain
+        lane: see ``domain.plain``) after ``prev_hash``, in one transaction, as ``append``
+        records them; return the last one's hash. ``ConcurrencyConflict`` as ``append``."""
+        self.check_open()
+        key, encode, digest = session_uuid(session_id), self.codec.encode_message, prev_hash
+        rows: list[StoredEvent] = []
+        for message in messages:
+            state, digest = encode(session_id, message, digest)
+            rows.append(StoredEvent(key, message.version, _MESSAGE_TOPIC, state))
+        head = HeadUpdate(session_id, 0, messages[-1].version, digest)
+        self._record(rows, [head], None)
+        self.compressor.train_if_ready()
+        return digest
 
     def _record(
         self, rows: list[StoredEvent], heads: list[HeadUpdate], also: JoinedWrite | None

@@ -55,13 +55,13 @@ def test_add_messages_runs_paused(
     seen: list[bool] = []
     with SessionStore(":memory:") as store:
         sid = store.create_session("gc", agent_id="main")
-        append = store._log.append
+        append = store._log.append_messages
 
         def watched(*args: Any, **kwargs: Any) -> Any:
             seen.append(gc.isenabled())
             return append(*args, **kwargs)
 
-        monkeypatch.setattr(store._log, "append", watched)
+        monkeypatch.setattr(store._log, "append_messages", watched)
         store.add_messages(sid, [{"role": "user", "content": "a"}] * 3)
         store.add_message(sid, "user", "single")
     assert seen == [False, True]  # the batch paused it; a single append does not need to
