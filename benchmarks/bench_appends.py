@@ -43,15 +43,20 @@ def _append_rate(cls: type[Adapter], messages: Sequence[Message], durability: st
 def run(n: int, durabilities: Sequence[str], runs: int) -> list[dict[str, Any]]:
     messages = workload(n)
     results: list[dict[str, Any]] = []
+    systems: tuple[type[Adapter], ...] = (RawSqlite, SessionStoreAdapter)
     for durability in durabilities:
         for batched in (False, True):
-            medians: dict[str, tuple[float, float]] = {}
-            for cls in (RawSqlite, SessionStoreAdapter):
-                samples = [_append_rate(cls, messages, durability, batched) for _ in range(runs)]
-                medians[cls.name] = (
-                    statistics.median(s[0] for s in samples),
-                    statistics.median(s[1] or 0.0 for s in samples),
-                )
+            # Interleaved (raw, then sessionstore, run after run), as the suite runs them: a
+            # change in the machine's load falls on both alike.
+            samples: dict[str, list[tuple[float, float | None]]] = {c.name: [] for c in systems}
+            for _ in range(runs):
+                for cls in systems:
+                    samples[cls.name].append(_append_rate(cls, messages, durability, batched))
+            medians = {
+                name: (statistics.median(s[0] for s in runs_of),
+                       statistics.median(s[1] or 0.0 for s in runs_of))
+                for name, runs_of in samples.items()
+            }
             raw, ours = medians[RawSqlite.name], medians[SessionStoreAdapter.name]
             results.append({
                 "n": n, "durability": durability,

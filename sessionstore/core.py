@@ -176,20 +176,23 @@ class StoreCore:
         arguments: dict[str, Any] = dict(
             role=role,
             content=content,
-            tool_calls=tool_calls or [],
+            tool_calls=tool_calls,
             tool_name=tool_name,
             tool_call_id=tool_call_id,
             agent_id=agent_id,
             model=model,
             tokens_in=tokens_in,
             tokens_out=tokens_out,
-            metadata={} if metadata is None else metadata,
+            metadata=metadata,
             occurred_at=occurred_at,
         )
         session_id = check_session_id(session_id)
         version = self._add_plain(session_id, expected_version, [arguments])
         if version is not None:
             return version
+        # None means none for the list and the mapping (the lane took it so too).
+        arguments["tool_calls"] = tool_calls or []
+        arguments["metadata"] = {} if metadata is None else metadata
         return self._write(session_id, expected_version, lambda s: s.add_message(**arguments))
 
     @gc_paused
@@ -560,7 +563,8 @@ class StoreCore:
             messages = self._plain_messages(state, items)
             if messages is None or not self._plain_allowed():
                 return None
-            stops = [*self._plain_stops(state, len(messages)), len(messages)]
+            count = len(messages)  # a boundary strictly inside one message: never
+            stops = [*self._plain_stops(state, count), count] if count > 1 else [count]
             try:
                 last_hash = self._log.append_messages(session_id, messages, cached.last_hash)
             except ConcurrencyConflict:
@@ -573,7 +577,7 @@ class StoreCore:
             self._cache.move_to_end(session_id)
             start = 0
             for stop in stops:
-                extend_messages(state, messages[start:stop])
+                extend_messages(state, messages[start:stop] if stop < count or start else messages)
                 self._after_plain(state)
                 start = stop
             return state.version
@@ -584,7 +588,7 @@ class StoreCore:
         version, seq = state.version, state.counters.messages
         messages: list[Message] = []
         for item in items:
-            if not isinstance(item, Mapping):
+            if item.__class__ is not dict and not isinstance(item, Mapping):
                 return None  # the general path says what a message must be
             version, seq = version + 1, seq + 1
             message = plain_message(state, item, self._clock(), version=version, seq=seq)

@@ -25,6 +25,7 @@ from .trusted import MESSAGE_FIELDS, ROLES, build
 _TEXTS = ("tool_name", "tool_call_id", "agent_id", "model")
 _COUNTS = ("tokens_in", "tokens_out")
 _EMPTY: dict[str, type] = {"tool_calls": list, "metadata": dict}
+_NAMES = frozenset(("role", "content", "occurred_at", *_TEXTS, *_COUNTS, *_EMPTY))
 _ALL_SET = set(MESSAGE_FIELDS)  # shared, as trusted.message's: every field is set
 
 
@@ -52,9 +53,11 @@ def plain_message(
 
 
 def _plain_options(state: SessionState, arguments: Mapping[str, Any]) -> bool:
+    if not _NAMES.issuperset(arguments):
+        return False  # an unknown argument: the general path names it
     for name, value in arguments.items():
-        if value is None or name == "role" or name == "content":
-            continue  # role and content are checked by the caller
+        if value is None:
+            continue
         if name in _TEXTS:
             if value.__class__ is not str or len(value) > MAX_TEXT_BYTES or not value.isascii():
                 return False
@@ -64,8 +67,8 @@ def _plain_options(state: SessionState, arguments: Mapping[str, Any]) -> bool:
         elif name in _EMPTY:
             if value.__class__ is not _EMPTY[name] or value:
                 return False
-        elif name != "occurred_at" or value.__class__ is not datetime:
-            return False  # an unknown argument, or a time of another type
+        elif name == "occurred_at" and value.__class__ is not datetime:
+            return False  # role and content are the caller's to check
     agent_id = arguments.get("agent_id")
     return agent_id is None or agent_id == state.agent_id or agent_id in state.agents
 

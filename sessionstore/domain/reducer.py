@@ -141,7 +141,20 @@ def message_of(e: ev.MessageAdded) -> Message:
 def extend_messages(state: SessionState, messages: list[Message]) -> SessionState:
     """``apply`` of the ``MessageAdded`` events whose state forms are ``messages`` (the
     plain-message lane builds those forms without events: see ``domain.plain``)."""
-    _add_messages(state, messages)
+    if len(messages) != 1:
+        _add_messages(state, messages)
+        return state
+    (message,) = messages  # one message a commit: the usual append, without the sums
+    state.messages.append(message)
+    c = state.counters
+    c.messages += 1
+    if message.tool_calls:
+        c.tool_calls += len(message.tool_calls)
+    if message.tokens_in:
+        c.tokens_in += message.tokens_in
+    if message.tokens_out:
+        c.tokens_out += message.tokens_out
+    state.version, state.updated_at = message.version, message.recorded_at
     return state
 
 

@@ -178,11 +178,11 @@ def _data_fields(cls: type[Event]) -> tuple[str, ...]:
 
 
 def link_hash(prev_hash: bytes, topic: str, session_id: str, version: int, body: bytes) -> bytes:
-    """One link of a session's hash chain."""
-    digest = hashlib.sha256(prev_hash)
-    digest.update(f"{topic}\x00{session_id}\x00{version}\x00".encode())
-    digest.update(body)
-    return digest.digest()
+    """One link of a session's hash chain: SHA-256 of the previous hash, the type, session
+    and version (each ended by a NUL) and the body. One call: the hasher's three updates
+    cost more than copying the few hundred bytes of an event."""
+    header = f"{topic}\x00{session_id}\x00{version}\x00".encode()
+    return hashlib.sha256(b"".join((prev_hash, header, body))).digest()
 
 
 class EventCodec:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
@@ -36,9 +36,9 @@ class Head:
     hash: bytes
 
 
-@dataclass(frozen=True)
-class HeadUpdate:
-    """The head a session will have once a batch of its events is recorded."""
+class HeadUpdate(NamedTuple):
+    """The head a session will have once a batch of its events is recorded (a named tuple:
+    one is made per append)."""
 
     session_id: str
     first_version: int
