@@ -99,16 +99,34 @@ def _without(*parts: str) -> Case:
 
 
 def _switch_off(store: SessionStore, parts: Sequence[str]) -> None:
+    """Switch ``parts`` off in both write paths: the general one (``record``, ``encode``)
+    and the plain-message lane that the suite's messages take (``record_rows``,
+    ``encode_message``)."""
     log = store._log
-    record = log.recorder.record
+    recorder = log.recorder
+    assert isinstance(recorder, SQLiteSessionRecorder)
+    record = recorder.record
     ids = itertools.count(1 << 40)
     if "heads" in parts:
-        log.recorder.record = lambda stored, heads, also=None: record(stored, [], also)  # type: ignore[method-assign]
+        recorder.record = lambda stored, heads, also=None: record(stored, [], also)  # type: ignore[method-assign]
+        recorder.record_rows = (  # type: ignore[method-assign]
+            lambda session_id, rows, head: _rows_only(recorder, session_id, rows)
+        )
     if "sql" in parts:
-        log.recorder.record = lambda stored, heads, also=None: [next(ids) for _ in stored]  # type: ignore[method-assign]
+        recorder.record = lambda stored, heads, also=None: [next(ids) for _ in stored]  # type: ignore[method-assign]
+        recorder.record_rows = lambda session_id, rows, head: None  # type: ignore[method-assign]
     if "encoding" in parts:
         row = StoredEvent(uuid.uuid4(), 1, MessageAdded.type_name, b"\x00" * 250)
         log.codec.encode = lambda event, prev_hash: (row, b"\x00" * 32)  # type: ignore[method-assign]
+        log.codec.encode_message = (  # type: ignore[method-assign]
+            lambda session_id, message, prev_hash: (row.state, b"\x00" * 32)
+        )
+
+
+def _rows_only(recorder: SQLiteSessionRecorder, session_id: str, rows: Sequence[Any]) -> None:
+    """The lane's rows in their transaction, without the session's head row."""
+    key, insert = session_uuid(session_id).hex, recorder.insert_events_statement
+    recorder._in_writer(lambda writer: writer.executemany(insert, [(key, *r) for r in rows]))
 
 
 def _floor(folder: Path, messages: Sequence[Message], durability: str) -> float:

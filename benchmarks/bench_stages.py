@@ -53,6 +53,7 @@ _SHARED: tuple[tuple[Any, str, str], ...] = (
     (core, "extend_messages", "domain"),
     (TrainedZstd, "compress", "zstd"),
     (EventLog, "_record", "record"),
+    (EventLog, "_record_rows", "record"),  # the lane's
     (Checkpointer, "prepare", "checkpoints"),
     (AutoCheckpointMixin, "_store_automatic", "checkpoints"),
 )

@@ -147,14 +147,14 @@ def extend_messages(state: SessionState, messages: list[Message]) -> SessionStat
     (message,) = messages  # one message a commit: the usual append, without the sums
     state.messages.append(message)
     c = state.counters
-    c.messages += 1
     if message.tool_calls:
         c.tool_calls += len(message.tool_calls)
     if message.tokens_in:
         c.tokens_in += message.tokens_in
     if message.tokens_out:
         c.tokens_out += message.tokens_out
-    state.version, state.updated_at = message.version, message.recorded_at
+    trusted.assign(c, {"messages": c.messages + 1})
+    trusted.assign(state, {"version": message.version, "updated_at": message.recorded_at})
     return state
 
 

@@ -57,6 +57,14 @@ def build(cls: type[M], values: dict[str, Any], fields_set: set[str] | None = No
     return instance
 
 
+def assign(model: BaseModel, values: dict[str, Any]) -> None:
+    """``setattr(model, name, value)`` for each of ``values`` (valid fields of ``model``), as
+    pydantic does it without validation (``validate_assignment`` is off), in two calls: its
+    ``__setattr__`` is two Python calls per field."""
+    model.__dict__.update(values)
+    model.__pydantic_fields_set__.update(values)
+
+
 def message(values: dict[str, Any]) -> Message:
     """A ``Message`` from stored values: defaults filled in, role and tool calls rebuilt.
 

@@ -235,9 +235,10 @@ class EventCodec:
         ``state`` bytes and its hash, the same as ``encode`` gives."""
         values = message.__dict__
         data = {name: values[name] for name in _MESSAGE_DATA if values[name] is not None}
-        recorded, occurred = to_micros(message.recorded_at), to_micros(message.occurred_at)
-        body = self._pack(_MESSAGE_TOPIC, [recorded, occurred, data])
-        digest = link_hash(prev_hash, _MESSAGE_TOPIC, session_id, message.version, body)
+        occurred = values["occurred_at"]
+        fields = [to_micros(values["recorded_at"]), occurred and to_micros(occurred), data]
+        body = self._pack(_MESSAGE_TOPIC, fields)
+        digest = link_hash(prev_hash, _MESSAGE_TOPIC, session_id, values["version"], body)
         return self.compressor.compress(digest + body), digest
 
     def split(self, stored: StoredEvent) -> tuple[bytes, bytes]:

@@ -22,7 +22,7 @@ from ..domain.events import Event, MessageAdded, SessionForked
 from ..domain.state import Message
 from .codec import EventCodec, session_uuid
 from .dictionaries import TrainedZstd
-from .recorder import Head, HeadUpdate, JoinedWrite, SessionRecorder
+from .recorder import Head, HeadUpdate, JoinedWrite, Row, SessionRecorder
 
 PAGE = 1000
 _MESSAGE_TOPIC = MessageAdded.type_name
@@ -91,28 +91,28 @@ class EventLog:
         lane: see ``domain.plain``) after ``prev_hash``, in one transaction, as ``append``
         records them; return the last one's hash. ``ConcurrencyConflict`` as ``append``."""
         self.check_open()
-        key, encode, digest = session_uuid(session_id), self.codec.encode_message, prev_hash
-        rows: list[StoredEvent] = []
+        encode, digest = self.codec.encode_message, prev_hash
+        rows: list[Row] = []
         for message in messages:
             state, digest = encode(session_id, message, digest)
-            rows.append(StoredEvent(key, message.version, _MESSAGE_TOPIC, state))
-        head = HeadUpdate(session_id, 0, messages[-1].version, digest)
-        self._record(rows, [head], None)
+            rows.append((message.version, _MESSAGE_TOPIC, state))
+        self._record_rows(session_id, rows, HeadUpdate(session_id, 0, messages[-1].version, digest))
         self.compressor.train_if_ready()
         return digest
+
+    def _record_rows(self, session_id: str, rows: list[Row], head: HeadUpdate) -> None:
+        try:
+            self.recorder.record_rows(session_id, rows, head)
+        except PersistenceError as e:
+            raise _refused(e) from e
 
     def _record(
         self, rows: list[StoredEvent], heads: list[HeadUpdate], also: JoinedWrite | None
     ) -> Sequence[int]:
         try:
             return self.recorder.record(rows, heads, also)
-        except LibraryIntegrityError as e:
-            raise ConcurrencyConflict(
-                "another writer appended to this session first; nothing was written: re-read "
-                "the session and try again (SessionStore.retry does this for you)"
-            ) from e
         except PersistenceError as e:
-            raise BackendError(f"the database refused the write: {e}") from e
+            raise _refused(e) from e
 
     # -- reading --------------------------------------------------------------------------
     def head(self, session_id: str) -> Head | None:
@@ -203,6 +203,16 @@ class EventLog:
             yield
         except PersistenceError as e:
             raise BackendError(f"the database could not be read: {e}") from e
+
+
+def _refused(error: PersistenceError) -> ConcurrencyConflict | BackendError:
+    """A write's error from the library as ours: a version already taken is a conflict."""
+    if isinstance(error, LibraryIntegrityError):
+        return ConcurrencyConflict(
+            "another writer appended to this session first; nothing was written: re-read "
+            "the session and try again (SessionStore.retry does this for you)"
+        )
+    return BackendError(f"the database refused the write: {error}")
 
 
 def _heads(

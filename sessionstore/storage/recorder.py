@@ -63,6 +63,13 @@ class SessionRecorder(ApplicationRecorder, ABC):
         ``IntegrityError`` when a version is already taken.
         """
 
+    def record_rows(self, session_id: str, rows: Sequence[Row], head: HeadUpdate) -> None:
+        """``record`` of one session's rows, given as ``(version, topic, state)``, and its
+        head: the plain-message lane's append. Through ``record`` unless a backend has a
+        shorter way."""
+        key = UUID(session_id)
+        self.record([StoredEvent(key, v, topic, state) for v, topic, state in rows], [head])
+
     def select_session_rows(
         self, session_id: UUID, *, gt: int, lte: int | None, limit: int
     ) -> Sequence[Row]:

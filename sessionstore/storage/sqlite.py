@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing import persistence
@@ -31,6 +31,7 @@ from .recorder import (
     merge_heads,
 )
 
+T = TypeVar("T")
 DURABILITY_PRAGMAS: dict[str, str] = {"full": "FULL", "normal": "NORMAL"}
 STATEMENT_CACHE = 64
 
@@ -142,18 +143,43 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
     ) -> Sequence[int]:
         if self._writer_lock is None:
             return self._record_pooled(stored, heads, also)
-        # A file database: one connection kept for appends, used by one thread at a time.
-        # The pool's checkout (a semaphore, locks, clock reads) and the library's
-        # transaction and cursor wrappers were ~8 us of CPU per commit, which costs about
-        # twice that after each fsync: a tenth of a one-event append. SQLite itself
-        # orders this connection's writes with the pool's (busy_timeout).
+        return self._in_writer(lambda writer: self._write_rows(writer, stored, heads, also))
+
+    def record_rows(self, session_id: str, rows: Sequence[Row], head: HeadUpdate) -> None:
+        if self._writer_lock is None:
+            super().record_rows(session_id, rows, head)
+            return
+        key = session_uuid(session_id).hex
+        insert = self.insert_events_statement
+        head_row = (key, head.first_version, head.version, head.hash)
+
+        def write(writer: sqlite3.Connection) -> None:
+            if len(rows) == 1:
+                writer.execute(insert, (key, *rows[0]))
+            else:
+                writer.executemany(insert, [(key, *row) for row in rows])
+            writer.execute(_UPSERT_HEAD, head_row)
+
+        self._in_writer(write)
+
+    def _in_writer(self, write: Callable[[sqlite3.Connection], T]) -> T:
+        """``write(connection)`` in one transaction of the append connection; the driver's
+        errors as the library's.
+
+        A file database keeps one connection for appends, used by one thread at a time.
+        The pool's checkout (a semaphore, locks, clock reads) and the library's transaction
+        and cursor wrappers were ~8 us of CPU per commit, which costs about twice that after
+        each fsync: a tenth of a one-event append. SQLite itself orders this connection's
+        writes with the pool's (busy_timeout).
+        """
+        assert self._writer_lock is not None
         with self._writer_lock:
             writer = self._writer
             if writer is None:
                 writer = self._writer = self._open_writer()
             try:
                 writer.execute("BEGIN")
-                ids = self._write_rows(writer, stored, heads, also)
+                result = write(writer)
                 writer.execute("COMMIT")
             except BaseException as e:
                 if writer.in_transaction:
@@ -161,7 +187,7 @@ class SQLiteSessionRecorder(SQLiteApplicationRecorder, SessionRecorder):
                 if isinstance(e, sqlite3.Error):
                     raise _library_error(e) from e
                 raise
-        return ids
+        return result
 
     def _record_pooled(
         self, stored: Sequence[StoredEvent], heads: Sequence[HeadUpdate], also: JoinedWrite | None
