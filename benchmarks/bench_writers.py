@@ -182,7 +182,8 @@ def run(backends: Sequence[str], writer_counts: Sequence[int], n: int, runs: int
         for backend in backends:
             base: float | None = None
             for writers in writer_counts:
-                alone, followed = [], []
+                alone: list[dict[str, float]] = []
+                followed: list[dict[str, float]] = []
                 for _ in range(runs):  # interleaved, so load drifts hit both alike
                     for follow, samples in ((False, alone), (True, followed)):
                         with fresh_store(backend, Path(tmp)) as url:

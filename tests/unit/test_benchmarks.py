@@ -93,6 +93,20 @@ def test_a_target_is_met_only_when_the_ratio_reaches_its_goal() -> None:
     assert checks[2]["met"] is None  # no eventsourcing figure: not measured, not failed
 
 
+def test_append_targets_show_each_rounds_ratio_against_that_rounds_raw_sqlite3() -> None:
+    def fig(system: str, metric: str, runs: list[float]) -> Figure:
+        return Figure(system, 10, "full", metric, "events/s", sorted(runs)[1], runs)
+
+    checks = targets([
+        fig("sessionstore", "append_one", [60.0, 90.0, 70.0]),
+        fig("raw sqlite3", "append_one", [100.0, 120.0, 80.0]),
+        fig("sessionstore", "state_cold", [1.0, 1.0, 1.0]),
+    ])
+    assert checks[0]["same_run"] == pytest.approx([0.6, 0.75, 0.875])
+    assert checks[0]["value"] == pytest.approx(70 / 100)  # judged on the medians, as before
+    assert checks[2]["same_run"] == []  # only throughputs against raw sqlite3
+
+
 def test_the_append_benchmark_reports_a_ratio_per_mode() -> None:
     results = bench_appends.run(N, ["normal"], runs=1)
     assert [r["mode"] for r in results] == ["one event per commit", "batches of 100"]
