@@ -34,6 +34,7 @@ from ..domain.state import Message
 
 HASH_SIZE = 32
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 # The times a datetime can hold once in UTC: outside them, reading back would overflow.
 _FIRST_MICROS = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 _LAST_MICROS = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
@@ -87,8 +88,7 @@ def to_micros(moment: datetime | None) -> int | None:
         return None
     if moment.tzinfo is None:
         raise InvalidInput(f"time {moment.isoformat()} has no time zone; pass an aware datetime")
-    delta = moment - _EPOCH
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    micros: int = (moment - _EPOCH) // _MICROSECOND  # exact: whole microseconds
     if not _FIRST_MICROS <= micros <= _LAST_MICROS:  # in UTC, it would not read back
         raise InvalidInput(f"time {moment.isoformat()} is outside years 1 to 9999 in UTC")
     return micros
@@ -234,7 +234,7 @@ class EventCodec:
         no metadata: the plain-message lane), without building the event: its stored
         ``state`` bytes and its hash, the same as ``encode`` gives."""
         values = message.__dict__
-        data = {name: values[name] for name in _MESSAGE_DATA if values[name] is not None}
+        data = {name: value for name in _MESSAGE_DATA if (value := values[name]) is not None}
         occurred = values["occurred_at"]
         fields = [to_micros(values["recorded_at"]), occurred and to_micros(occurred), data]
         body = self._pack(_MESSAGE_TOPIC, fields)
