@@ -145,15 +145,7 @@ def extend_messages(state: SessionState, messages: list[Message]) -> SessionStat
         _add_messages(state, messages)
         return state
     (message,) = messages  # one message a commit: the usual append, without the sums
-    state.messages.append(message)
-    c = state.counters
-    if message.tool_calls:
-        c.tool_calls += len(message.tool_calls)
-    if message.tokens_in:
-        c.tokens_in += message.tokens_in
-    if message.tokens_out:
-        c.tokens_out += message.tokens_out
-    trusted.assign(c, {"messages": c.messages + 1})
+    _append_message(state, message)
     trusted.assign(state, {"version": message.version, "updated_at": message.recorded_at})
     return state
 
@@ -168,16 +160,21 @@ def apply_messages(state: SessionState, events: list[ev.MessageAdded]) -> Sessio
 
 
 def _message(s: SessionState, e: ev.MessageAdded) -> None:
-    s.messages.append(message_of(e))
+    _append_message(s, message_of(e))
+
+
+def _append_message(s: SessionState, m: Message) -> None:
+    """One message into the state, with its counters."""
+    s.messages.append(m)
     c = s.counters
-    c.messages += 1
     # Assigning a pydantic field is slow; most messages have no tool calls or token counts.
-    if e.tool_calls:
-        c.tool_calls += len(e.tool_calls)
-    if e.tokens_in:
-        c.tokens_in += e.tokens_in
-    if e.tokens_out:
-        c.tokens_out += e.tokens_out
+    if m.tool_calls:
+        c.tool_calls += len(m.tool_calls)
+    if m.tokens_in:
+        c.tokens_in += m.tokens_in
+    if m.tokens_out:
+        c.tokens_out += m.tokens_out
+    trusted.assign(c, {"messages": c.messages + 1})
 
 
 def _agent_added(s: SessionState, e: ev.AgentAdded) -> None:
