@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import zstandard
@@ -129,6 +130,23 @@ class TrainedZstd(ZstdCompressor):
             self._reload(ident)
         decompressor = self._context(ident, compressing=False)
         return bytes(decompressor.decompress(data[1 + _ID_BYTES :]))
+
+    def decompress_many(self, blobs: Sequence[bytes]) -> Sequence[Any]:
+        """``decompress`` of each of ``blobs``; when all are frames of one dictionary (a
+        replay's page, once trained), in one call into zstd, which gives buffers rather
+        than bytes. A blob that does not decompress raises, as ``decompress`` would."""
+        head = blobs[0][: 1 + _ID_BYTES] if blobs else b""
+        if head[:1] != _DICT or any(blob[: 1 + _ID_BYTES] != head for blob in blobs):
+            return [self.decompress(blob) for blob in blobs]
+        ident = int.from_bytes(head[1:], "big")
+        if ident not in self._dicts:
+            self._reload(ident)
+        frames = [blob[1 + _ID_BYTES :] for blob in blobs]
+        try:
+            found = self._context(ident, compressing=False).multi_decompress_to_buffer(frames)
+        except (zstandard.ZstdError, ValueError):
+            return [self.decompress(blob) for blob in blobs]  # raises at the bad one
+        return [found[i] for i in range(len(frames))]
 
     # -- training ---------------------------------------------------------------------------
     def train_if_ready(self) -> None:

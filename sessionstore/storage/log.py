@@ -147,14 +147,13 @@ class EventLog:
         self, session_id: str, *, after: int = 0, upto: int | None = None
     ) -> Iterator[Event | Message]:
         """What ``fold`` needs to build a state: events, with messages in their state form."""
-        decode = self.codec.decode_for_state
+        decode = self.codec.decode_page_for_state
         select = self.recorder.select_session_rows
         key, gt = UUID(session_id), after
         with self._reading():
             while True:
                 rows = select(key, gt=gt, lte=upto, limit=PAGE)
-                for version, topic, state in rows:
-                    yield decode(key, version, topic, state)
+                yield from decode(key, rows)
                 if len(rows) < PAGE:
                     return
                 gt = rows[-1][0]
