@@ -577,7 +577,7 @@ class StoreCore:
             self._cache.move_to_end(session_id)
             start = 0
             for stop in stops:
-                extend_messages(state, messages[start:stop] if stop < count or start else messages)
+                extend_messages(state, messages[start:stop])
                 self._after_plain(state)
                 start = stop
             return state.version

@@ -79,10 +79,7 @@ class AutoCheckpointMixin(_Base):
 
     def _after_plain(self, state: SessionState) -> None:
         super()._after_plain(state)
-        # _maybe_checkpoint's test first: this runs after every plain message.
-        if state.version - self._anchor(state) >= self.checkpoint_every and (
-            state.session_id not in self._no_auto
-        ):
+        if state.session_id not in self._no_auto:
             self._maybe_checkpoint(state)
 
     def _checkpoint_stops(self, state: SessionState, count: int) -> list[int]:

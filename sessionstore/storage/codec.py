@@ -280,14 +280,21 @@ class EventCodec:
     def decode_page_for_state(
         self, session_id: UUID, rows: Sequence[tuple[int, str, bytes]]
     ) -> list[Event | Message]:
-        """``decode_for_state`` of each row of a page, its messages decompressed in one call
-        (``decompress_many``): a replay decodes tens of thousands of rows, and a call per
-        row with its lookups and slices cost about as much as zstd itself."""
+        """What building a state needs of each row of a page: a ``MessageAdded`` as the
+        state's ``Message``, anything else as its event.
+
+        Messages are nearly every event of a session, and a state keeps only their
+        ``Message`` form, so building the event model first doubled the cost of a replay.
+        A page's messages are decompressed in one call (``decompress_many``): a call per row,
+        with its lookups and slices, cost about as much as zstd itself. The bytes were
+        encoded from a validated event; a row that does not decode to a message (altered by
+        hand) goes through the full decode, which reports it as ``decode`` would.
+        """
         states = [state for _, topic, state in rows if topic == _MESSAGE_TOPIC]
         try:
             raws = iter(self.compressor.decompress_many(states))
-        except Exception:  # altered bytes: row by row, the full decode says which and what
-            return [self.decode_for_state(session_id, *row) for row in rows]
+        except Exception:  # one altered frame: each on its own, the bad one left to decode
+            raws = iter([self._decompressed(state) for state in states])
         unpackb, message, epoch, micro = msgpack.unpackb, trusted.message, _EPOCH, _MICROSECOND
         out: list[Event | Message] = []
         for version, topic, state in rows:
@@ -309,26 +316,14 @@ class EventCodec:
     def decode_for_state(
         self, session_id: UUID, version: int, topic: str, state: bytes
     ) -> Event | Message:
-        """What building a state needs of one row: a ``MessageAdded`` as the state's ``Message``.
+        """``decode_page_for_state`` of one row."""
+        return self.decode_page_for_state(session_id, [(version, topic, state)])[0]
 
-        Messages are nearly every event of a session, and a state keeps only their
-        ``Message`` form, so building the event model first doubled the cost of a replay.
-        The bytes were encoded from a validated event; when they do not decode to a message
-        (altered by hand), the full decode reports them as ``decode`` would.
-        """
-        if topic == _MESSAGE_TOPIC:
-            try:
-                raw = self.compressor.decompress(state)
-                recorded, occurred, data = msgpack.unpackb(
-                    memoryview(raw)[HASH_SIZE:], raw=False, timestamp=3
-                )
-                data["version"] = version
-                data["recorded_at"] = from_micros(recorded)
-                data["occurred_at"] = from_micros(occurred)
-                return trusted.message(data)
-            except Exception:  # altered bytes of any kind: the full decode says what is wrong
-                pass
-        return self.decode(StoredEvent(session_id, version, topic, state))
+    def _decompressed(self, state: bytes) -> bytes:
+        try:
+            return self.compressor.decompress(state)
+        except Exception:
+            return b""  # too short to be a message: the full decode reports the row
 
 
 _MESSAGE_TOPIC = MessageAdded.type_name
@@ -340,6 +335,7 @@ def _unstorable(type_name: str, error: Exception) -> InvalidInput:
         "must hold only JSON-like values (str, int of at most 64 bits, finite float, "
         "bool, None, bytes, lists, dicts, aware datetimes)"
     )
+
 
 # A plain message's stored data: MessageAdded's scalar data fields, in declaration order
 # (its tool calls and metadata are empty, and left out as ``stored_data`` leaves them).

@@ -311,17 +311,15 @@ def _insert_rows(
     first row's id is read back to check it, and should SQLite ever number otherwise (it
     picks at random once the largest rowid is 2**63-1), each row's id is read back.
     """
-    if len(stored) == 1:
-        (s,) = stored
-        key = s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id
-        ident = target.execute(statement, (key, s.originator_version, s.topic, s.state)).lastrowid
-        assert ident is not None  # set by every successful INSERT
-        return [ident]
     params = [
         (s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
          s.originator_version, s.topic, s.state)
         for s in stored
     ]
+    if len(params) == 1:
+        ident = target.execute(statement, params[0]).lastrowid
+        assert ident is not None  # set by every successful INSERT
+        return [ident]
     target.executemany(statement, params)
     (last,) = target.execute("SELECT last_insert_rowid()").fetchone()
     ids = list(range(last - len(params) + 1, last + 1))
@@ -336,8 +334,10 @@ def _rowid(target: sqlite3.Connection | sqlite3.Cursor, row: tuple[Any, ...]) ->
 
 
 def _head_rows(heads: Sequence[HeadUpdate]) -> list[tuple[str, int, int, bytes]]:
-    merged = heads if len(heads) == 1 else merge_heads(heads)
-    return [(session_uuid(h.session_id).hex, h.first_version, h.version, h.hash) for h in merged]
+    return [
+        (session_uuid(h.session_id).hex, h.first_version, h.version, h.hash)
+        for h in merge_heads(heads)
+    ]
 
 
 def _head(row: Any) -> Head:
